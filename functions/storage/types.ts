@@ -1,0 +1,216 @@
+/**
+ * The storage ports: what the registry core needs from a blob store (bytes) and a metadata store
+ * (repositories, tags, manifests, referrers, upload sessions). Two implementations each:
+ * AWS (s3/, dynamodb/) and embedded (fs/, sqlite/). The core imports only this file.
+ *
+ * Every comment here is part of the contract; test/contract/ checks it against each implementation.
+ */
+
+/** A byte stream. Node's Readable satisfies it, so do Buffers wrapped in an array. */
+export type ByteStream = AsyncIterable<Uint8Array>;
+
+/** `algorithm:hex`, already validated by the core (see registry/oci/digest.ts). */
+export type Digest = string;
+
+/* ------------------------------------------------------------------------------------------------
+ * Domain errors. Storage throws these; the core maps them to OCI errors at one boundary.
+ * --------------------------------------------------------------------------------------------- */
+
+export class StorageError extends Error {}
+
+/** The written bytes do not hash to the digest the client claimed. Nothing was kept. */
+export class DigestMismatchError extends StorageError {
+  constructor(readonly expected: Digest, readonly actual: Digest) {
+    super(`digest mismatch: expected ${expected}, got ${actual}`);
+  }
+}
+
+/** The body was shorter or longer than the length the client declared. Nothing was kept. */
+export class SizeMismatchError extends StorageError {
+  constructor(readonly expected: number, readonly actual: number) {
+    super(`size mismatch: expected ${expected}, got ${actual}`);
+  }
+}
+
+/** A compare-and-set lost: somebody else changed the record first. */
+export class ConflictError extends StorageError {}
+
+/** A manifest references blobs that are not linked into its repository. */
+export class MissingBlobsError extends StorageError {
+  constructor(readonly digests: Digest[]) {
+    super(`blobs not in repository: ${digests.join(', ')}`);
+  }
+}
+
+/** Used when a body exceeds a configured limit while streaming. */
+export class TooLargeError extends StorageError {}
+
+/* ------------------------------------------------------------------------------------------------
+ * Blob store
+ * --------------------------------------------------------------------------------------------- */
+
+export interface BlobInfo {
+  size: number;
+}
+
+/**
+ * The state of an upload in progress, owned by the blob store and persisted by the core inside the
+ * upload session (metadata store) between requests. `offset` is the number of bytes received;
+ * `state` is opaque to the core (a JSON string: multipart id, parts, carried remainder, hash state).
+ */
+export interface UploadCursor {
+  offset: number;
+  state: string;
+}
+
+/** An inclusive byte range. */
+export interface ByteRange {
+  start: number;
+  end: number;
+}
+
+export interface BlobStore {
+  /** Size of the blob with this digest, or undefined when it is not stored. */
+  stat(digest: Digest): Promise<BlobInfo | undefined>;
+
+  /**
+   * A URL that serves the blob's bytes to anyone holding it until `expiresInSeconds` pass, and
+   * honours `Range: bytes=a-b` / `bytes=a-`. S3: a presigned GET. Embedded: an HMAC-signed URL on
+   * `baseUrl` that the same server answers (see `read`). Does no I/O on S3.
+   */
+  readUrl(digest: Digest, opts: { expiresInSeconds: number; baseUrl: string }): Promise<string>;
+
+  /** The blob's bytes (or a range of them). Throws if absent. Used for large manifests. */
+  read(digest: Digest, range?: ByteRange): Promise<ByteStream>;
+
+  /**
+   * Stores a whole blob in one go (monolithic POST/PUT), streaming. Verifies the digest (and the
+   * size when given); on mismatch throws DigestMismatchError/SizeMismatchError and keeps nothing.
+   * Idempotent: storing bytes that are already there succeeds.
+   */
+  put(digest: Digest, body: ByteStream, size?: number): Promise<BlobInfo>;
+
+  /** Begins an upload session. */
+  startUpload(uploadId: string): Promise<UploadCursor>;
+
+  /**
+   * Appends `body` to the upload and returns the new cursor. The core serialises calls for one
+   * upload (it holds a lease on the session), so implementations need no locking of their own.
+   * `maxBytes` bounds the body: more throws TooLargeError. If this throws, the cursor passed in is
+   * still valid (the bytes of the failed call are not counted).
+   */
+  appendUpload(uploadId: string, cursor: UploadCursor, body: ByteStream, maxBytes?: number): Promise<UploadCursor>;
+
+  /**
+   * Finishes an upload: checks the digest of everything appended, then makes it the blob `digest`
+   * without reading it back where the hash state allows. DigestMismatchError discards the upload.
+   */
+  completeUpload(uploadId: string, cursor: UploadCursor, digest: Digest): Promise<BlobInfo>;
+
+  /** Discards an upload's bytes. Idempotent. */
+  cancelUpload(uploadId: string, cursor: UploadCursor): Promise<void>;
+
+  /** Removes a blob's bytes. Idempotent. (Called by garbage collection only.) */
+  delete(digest: Digest): Promise<void>;
+}
+
+/* ------------------------------------------------------------------------------------------------
+ * Metadata store
+ * --------------------------------------------------------------------------------------------- */
+
+/** A stored manifest. `bytes` is absent when they live in the blob store (too large to inline). */
+export interface ManifestRecord {
+  digest: Digest;
+  mediaType: string;
+  size: number;
+  bytes?: Uint8Array;
+  /** Blobs and child manifests it references; the store checks they are linked (see putManifest). */
+  references: { blobs: Digest[]; manifests: Digest[] };
+  /** OCI 1.1 referrers: the manifest it refers to, and what the referrers API shows for it. */
+  subject?: Digest;
+  artifactType?: string;
+  annotations?: Record<string, string>;
+  createdAt: number;
+}
+
+export interface UploadSession {
+  id: string;
+  repository: string;
+  cursor: UploadCursor;
+  /** Bumped on every write; the compare-and-set token. */
+  version: number;
+  /** A request holds the session until this time (ms since epoch); 0 when free. */
+  leaseUntil: number;
+  createdAt: number;
+  /** ms since epoch; after this the session is gone (DynamoDB TTL, sqlite sweep). */
+  expiresAt: number;
+}
+
+export interface Page<T> {
+  items: T[];
+  /** True when more items follow the last one returned. */
+  more: boolean;
+}
+
+export interface ReferrerEntry {
+  digest: Digest;
+  mediaType: string;
+  size: number;
+  artifactType?: string;
+  annotations?: Record<string, string>;
+}
+
+export interface MetadataStore {
+  /* Repository links: a repository sees a blob only when it was pushed or mounted into it. */
+
+  /** Links the blob into the repository (idempotent) and records the repository in the catalog. */
+  linkBlob(repository: string, digest: Digest, size: number): Promise<void>;
+  /** The link, or undefined. */
+  getBlobLink(repository: string, digest: Digest): Promise<BlobInfo | undefined>;
+  /** Removes the link; false when there was none. Bytes stay (garbage collection frees them). */
+  unlinkBlob(repository: string, digest: Digest): Promise<boolean>;
+
+  /* Manifests and tags */
+
+  /**
+   * Stores the manifest record and points `tags` at it, atomically. Fails with MissingBlobsError
+   * (and writes nothing) unless every `references.blobs` is linked into the repository and every
+   * `references.manifests` is stored in it at the moment of the write: a concurrent unlink cannot
+   * leave a visible manifest whose blobs are missing. Re-putting the same digest is idempotent.
+   * Records the repository in the catalog and, when `subject` is set, the referrer entry.
+   */
+  putManifest(repository: string, record: ManifestRecord, tags: string[]): Promise<void>;
+  getManifest(repository: string, digest: Digest): Promise<ManifestRecord | undefined>;
+  /** The digest a tag points at, or undefined. */
+  getTag(repository: string, tag: string): Promise<Digest | undefined>;
+  /**
+   * Removes the manifest, every tag that points at it and its referrer entry; false when absent.
+   * Records what garbage collection will need (the manifest's references stay in a tombstone or
+   * are recomputed by GC; implementation's choice, documented in its file).
+   */
+  deleteManifest(repository: string, digest: Digest): Promise<boolean>;
+  /** Removes one tag (not the manifest); false when absent. */
+  deleteTag(repository: string, tag: string): Promise<boolean>;
+
+  /** Tags in lexical (byte) order, strictly after `last`, at most `limit`. */
+  listTags(repository: string, opts: { last?: string; limit: number }): Promise<Page<string>>;
+  /** Repository names in lexical order, strictly after `last`, at most `limit`. */
+  listRepositories(opts: { last?: string; limit: number }): Promise<Page<string>>;
+  /** True when the repository has anything (a link, a manifest or a tag). */
+  repositoryExists(repository: string): Promise<boolean>;
+  /** Manifests in the repository whose `subject` is `subject`, ordered by digest. */
+  listReferrers(repository: string, subject: Digest): Promise<ReferrerEntry[]>;
+
+  /* Upload sessions */
+
+  createUpload(session: UploadSession): Promise<void>;
+  /** The session, or undefined when unknown or expired. */
+  getUpload(repository: string, id: string): Promise<UploadSession | undefined>;
+  /**
+   * Replaces the session if its stored version is `expectedVersion` (the new record carries
+   * expectedVersion + 1); otherwise ConflictError.
+   */
+  updateUpload(session: UploadSession, expectedVersion: number): Promise<void>;
+  /** Deletes the session; false when it was not there. */
+  deleteUpload(repository: string, id: string): Promise<boolean>;
+}
