@@ -1,0 +1,48 @@
+/** What every handler receives: the request, the storage ports and the configuration. */
+import type { BlobStore, MetadataStore } from '../storage/types.js';
+import type { RegistryRequest } from './http.js';
+
+export interface RegistryConfig {
+  /** Lifetime of a presigned / signed blob URL (a 307 target). */
+  presignExpiresSeconds: number;
+  /** An upload session not touched for this long is gone (BLOB_UPLOAD_UNKNOWN). */
+  uploadSessionTtlSeconds: number;
+  /** How long one request may hold an upload session while it streams a chunk. */
+  uploadLeaseSeconds: number;
+  /** Manifests above this get 413 (distribution-spec: registries SHOULD accept at least 4 MiB). */
+  maxManifestBytes: number;
+  /** Manifests above this are stored in the blob store instead of inline in the metadata store. */
+  inlineManifestBytes: number;
+  /** Default and largest page of tags/catalog/referrers. */
+  pageSizeDefault: number;
+  pageSizeMax: number;
+}
+
+export const defaultRegistryConfig: RegistryConfig = {
+  presignExpiresSeconds: 900,
+  uploadSessionTtlSeconds: 24 * 3600,
+  uploadLeaseSeconds: 3600,
+  maxManifestBytes: 4 * 1024 * 1024,
+  inlineManifestBytes: 300 * 1024,
+  pageSizeDefault: 1000,
+  pageSizeMax: 10000,
+};
+
+/** Serves the embedded backend's signed blob URLs; absent where the blob store presigns (S3). */
+export interface SignedBlobUrls {
+  verify(digest: string, expires: string, signature: string, nowMs: number): boolean;
+}
+
+export interface RegistryDeps {
+  blobs: BlobStore;
+  meta: MetadataStore;
+  config: RegistryConfig;
+  signedBlobUrls?: SignedBlobUrls;
+  /** Injectable clock (ms since epoch) for tests of expiry. */
+  now?: () => number;
+}
+
+export interface Context {
+  req: RegistryRequest;
+  deps: Required<Pick<RegistryDeps, 'now'>> & RegistryDeps;
+}

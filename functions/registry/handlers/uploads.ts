@@ -1,0 +1,146 @@
+/**
+ * Pushing blobs (distribution-spec "Pushing blobs", end-4a/4b/5/6/11/13): open a session (POST),
+ * mount from another repository, monolithic POST `?digest=`, streamed or chunked PATCH, status GET,
+ * final PUT `?digest=` with or without a last body, DELETE to cancel. Every byte path streams.
+ */
+import { randomUUID } from 'node:crypto';
+import { DigestMismatchError, SizeMismatchError, type UploadCursor } from '../../storage/types.js';
+import type { Context } from '../context.js';
+import { RegistryError } from '../errors.js';
+import { respond, streamOf, type RegistryResponse } from '../http.js';
+import { parseContentRange } from '../oci/content-range.js';
+import { isRepositoryName } from '../oci/reference.js';
+import { requireDigest } from './blobs.js';
+import { findSession, rangeConflict, uploadHeaders, withLease, type Lease } from './upload-session.js';
+
+function contentLength(ctx: Context): number | undefined {
+  const value = ctx.req.header('content-length');
+  if (value === undefined) return undefined;
+  if (!/^\d{1,15}$/.test(value.trim())) throw new RegistryError('SIZE_INVALID', 'invalid Content-Length');
+  return Number(value);
+}
+
+function blobCreated(name: string, digest: string): RegistryResponse {
+  return respond(201, { location: `/v2/${name}/blobs/${digest}`, 'docker-content-digest': digest, 'content-length': '0' });
+}
+
+/** POST /v2/<name>/blobs/uploads/ */
+export async function startBlobUpload(ctx: Context, name: string): Promise<RegistryResponse> {
+  const { query } = ctx.req;
+  const mount = query.get('mount');
+  if (mount !== null && (await mountBlob(ctx, name, requireDigest(mount), query.get('from')))) {
+    return blobCreated(name, mount);
+  }
+  const digest = query.get('digest');
+  if (digest !== null && mount === null) return putMonolithic(ctx, name, requireDigest(digest));
+  return openSession(ctx, name);
+}
+
+/**
+ * Cross-repository mount (end-11): link the blob when `from` has it. Without `from` (spec 1.1
+ * "automatic content discovery"), link it when the registry stores it at all. False: fall back to
+ * an ordinary upload session, as the spec asks.
+ */
+async function mountBlob(ctx: Context, name: string, digest: string, from: string | null): Promise<boolean> {
+  const { meta, blobs } = ctx.deps;
+  let size: number | undefined;
+  if (from !== null) {
+    if (!isRepositoryName(from)) return false;
+    size = (await meta.getBlobLink(from, digest))?.size;
+  } else {
+    size = (await blobs.stat(digest))?.size;
+  }
+  if (size === undefined) return false;
+  await meta.linkBlob(name, digest, size);
+  return true;
+}
+
+async function putMonolithic(ctx: Context, name: string, digest: string): Promise<RegistryResponse> {
+  const length = contentLength(ctx);
+  const { size } = await ctx.deps.blobs.put(digest, ctx.req.body ?? streamOf(), length);
+  await ctx.deps.meta.linkBlob(name, digest, size);
+  return blobCreated(name, digest);
+}
+
+async function openSession(ctx: Context, name: string): Promise<RegistryResponse> {
+  const { blobs, meta, config, now } = ctx.deps;
+  const id = randomUUID();
+  const cursor = await blobs.startUpload(id);
+  const createdAt = now();
+  const session = {
+    id,
+    repository: name,
+    cursor,
+    version: 0,
+    leaseUntil: 0,
+    createdAt,
+    expiresAt: createdAt + config.uploadSessionTtlSeconds * 1000,
+  };
+  await meta.createUpload(session);
+  return respond(202, uploadHeaders(name, session));
+}
+
+/**
+ * How many bytes this request must carry, from `Content-Range` (chunked upload) checked against the
+ * session's offset: a chunk out of order, or repeated, is 416 with the current Range (end-5).
+ */
+function expectedChunk(ctx: Context, offset: number, session: Parameters<typeof rangeConflict>[0]): number | undefined {
+  const header = ctx.req.header('content-range');
+  const length = contentLength(ctx);
+  if (header === undefined) return undefined;
+  const range = parseContentRange(header);
+  if (!range) throw rangeConflict(session, `invalid Content-Range ${JSON.stringify(header.slice(0, 100))}`);
+  if (range.start !== offset) throw rangeConflict(session, `chunk starts at ${range.start}, the upload holds ${offset} bytes`);
+  const expected = range.end - range.start + 1;
+  if (length !== undefined && length !== expected) {
+    throw rangeConflict(session, `Content-Length ${length} does not match Content-Range ${header}`);
+  }
+  return expected;
+}
+
+async function appendBody(ctx: Context, id: string, lease: Lease, maxBytes: number | undefined): Promise<void> {
+  const { body } = ctx.req;
+  if (!body) return;
+  lease.cursor = await ctx.deps.blobs.appendUpload(id, lease.cursor, body, maxBytes);
+}
+
+/** PATCH /v2/<name>/blobs/uploads/<id> */
+export async function patchBlobData(ctx: Context, name: string, id: string): Promise<RegistryResponse> {
+  const session = await findSession(ctx, name, id);
+  const expected = expectedChunk(ctx, session.cursor.offset, session);
+  const updated = await withLease(ctx, session, (lease) => appendBody(ctx, id, lease, expected));
+  return respond(202, uploadHeaders(name, updated));
+}
+
+/** PUT /v2/<name>/blobs/uploads/<id>?digest= */
+export async function putBlobUploadComplete(ctx: Context, name: string, id: string): Promise<RegistryResponse> {
+  const session = await findSession(ctx, name, id);
+  const digest = requireDigest(ctx.req.query.get('digest'));
+  const expected = expectedChunk(ctx, session.cursor.offset, session);
+  await withLease(ctx, session, async (lease) => {
+    await appendBody(ctx, id, lease, expected);
+    const { size } = await ctx.deps.blobs.completeUpload(id, lease.cursor, digest).catch((error: unknown) => {
+      // The store discarded the bytes; the session goes with them (nothing left behind).
+      if (error instanceof DigestMismatchError || error instanceof SizeMismatchError) lease.ended = true;
+      throw error;
+    });
+    // Linked before the session ends: a failure here leaves the session for the client to retry.
+    await ctx.deps.meta.linkBlob(name, digest, size);
+    lease.ended = true;
+  });
+  return blobCreated(name, digest);
+}
+
+/** GET /v2/<name>/blobs/uploads/<id> */
+export async function getBlobUploadStatus(ctx: Context, name: string, id: string): Promise<RegistryResponse> {
+  const session = await findSession(ctx, name, id);
+  return respond(204, uploadHeaders(name, session));
+}
+
+/** DELETE /v2/<name>/blobs/uploads/<id> */
+export async function cancelBlobUpload(ctx: Context, name: string, id: string): Promise<RegistryResponse> {
+  const session = await findSession(ctx, name, id);
+  await ctx.deps.meta.deleteUpload(name, id);
+  await ctx.deps.blobs.cancelUpload(id, session.cursor as UploadCursor);
+  return respond(204, { 'content-length': '0' });
+}
