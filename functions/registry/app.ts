@@ -10,16 +10,16 @@ import { json, type RegistryRequest, type RegistryResponse } from './http.js';
 import { isRepositoryName } from './oci/reference.js';
 import { matchRoute } from './routes.js';
 
-export interface Registry {
-  handle(req: RegistryRequest): Promise<RegistryResponse>;
-}
-
-/** Result of a request for logs: the operation the route table named. */
+/** A response, with the operation the route table named (for logs and metrics). */
 export interface HandledResponse extends RegistryResponse {
   operation: string;
 }
 
-export function createRegistry(deps: RegistryDeps): Registry & { handle(req: RegistryRequest): Promise<HandledResponse> } {
+export interface Registry {
+  handle(req: RegistryRequest): Promise<HandledResponse>;
+}
+
+export function createRegistry(deps: RegistryDeps): Registry {
   const full = { now: Date.now, ...deps };
   return {
     async handle(req) {

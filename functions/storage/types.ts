@@ -6,8 +6,8 @@
  * Every comment here is part of the contract; test/contract/ checks it against each implementation.
  */
 
-/** A byte stream. Node's Readable satisfies it, so do Buffers wrapped in an array. */
-export type ByteStream = AsyncIterable<Uint8Array>;
+/** A byte stream: Node's Readable, an async generator, or chunks already in memory (`[buf]`). */
+export type ByteStream = AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
 
 /** `algorithm:hex`, already validated by the core (see registry/oci/digest.ts). */
 export type Digest = string;

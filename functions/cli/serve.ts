@@ -1,0 +1,50 @@
+/**
+ * `wharf serve` (what `npm start` runs): the registry on the configured backend behind node:http(s).
+ * On SIGTERM/SIGINT it stops accepting, lets requests in flight finish (so an upload that was
+ * completing is kept), then closes the stores.
+ */
+import type { AddressInfo } from 'node:net';
+import { createServer } from '../adapters/node/server.js';
+import { loadConfig } from '../config.js';
+import { createRegistry } from '../registry/app.js';
+import { openBackend } from '../storage/backends.js';
+
+const SHUTDOWN_GRACE_MS = 30_000;
+
+export async function serve(env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  const config = loadConfig(env);
+  const backend = await openBackend(config);
+  const registry = createRegistry({
+    blobs: backend.blobs,
+    meta: backend.meta,
+    config: config.registry,
+    signedBlobUrls: backend.signedBlobUrls,
+  });
+  const server = createServer(registry, { tls: config.tls, publicUrl: config.publicUrl });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, resolve);
+  });
+  const { port } = server.address() as AddressInfo;
+  const scheme = config.tls ? 'https' : 'http';
+  const where = config.backend === 'aws' ? `s3://${config.aws.bucket} + dynamodb:${config.aws.table}` : config.dataDir;
+  console.log(`wharf listening on ${scheme}://${config.host}:${port} (data: ${where})`);
+  console.log(`push with: skopeo copy${config.tls ? '' : ' --dest-tls-verify=false'} oci:DIR docker://${config.host}:${port}/REPOSITORY:TAG`);
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    console.log(`wharf: ${signal}, finishing requests in flight`);
+    const force = setTimeout(() => server.closeAllConnections(), SHUTDOWN_GRACE_MS);
+    force.unref();
+    server.close(async () => {
+      await backend.close();
+      console.log('wharf: stopped');
+      process.exit(0);
+    });
+    server.closeIdleConnections();
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}

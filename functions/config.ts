@@ -1,0 +1,69 @@
+/**
+ * Configuration from the environment, parsed once into a typed, frozen object. Every variable is
+ * listed in the README. Bad values fail at start-up with a message naming the variable.
+ */
+import { defaultRegistryConfig, type RegistryConfig } from './registry/context.js';
+
+export interface WharfConfig {
+  /** `embedded` (files + SQLite under dataDir) or `aws` (S3 + DynamoDB). */
+  backend: 'embedded' | 'aws';
+  host: string;
+  port: number;
+  dataDir: string;
+  tls?: { certFile: string; keyFile: string };
+  /** The URL clients use to reach the registry, when it differs from the Host header they send. */
+  publicUrl?: string;
+  aws: {
+    region: string;
+    bucket: string;
+    table: string;
+    s3Endpoint?: string;
+    dynamodbEndpoint?: string;
+  };
+  registry: RegistryConfig;
+}
+
+type Env = Record<string, string | undefined>;
+
+function integer(env: Env, name: string, fallback: number, min = 0): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isSafeInteger(value) || value < min) throw new Error(`${name} must be an integer >= ${min}, got ${JSON.stringify(raw)}`);
+  return value;
+}
+
+export function loadConfig(env: Env = process.env): Readonly<WharfConfig> {
+  const backend = env.WHARF_BACKEND ?? 'embedded';
+  if (backend !== 'embedded' && backend !== 'aws') throw new Error(`WHARF_BACKEND must be embedded or aws, got ${backend}`);
+  if (Boolean(env.TLS_CERT) !== Boolean(env.TLS_KEY)) throw new Error('TLS_CERT and TLS_KEY must be set together');
+  if (backend === 'aws' && (!env.BUCKET_NAME || !env.TABLE_NAME)) {
+    throw new Error('WHARF_BACKEND=aws needs BUCKET_NAME and TABLE_NAME');
+  }
+  const d = defaultRegistryConfig;
+  const config: WharfConfig = {
+    backend,
+    host: env.HOST || '127.0.0.1',
+    port: integer(env, 'PORT', 5000),
+    dataDir: env.DATA_DIR || './data',
+    tls: env.TLS_CERT && env.TLS_KEY ? { certFile: env.TLS_CERT, keyFile: env.TLS_KEY } : undefined,
+    publicUrl: env.PUBLIC_URL?.replace(/\/+$/, '') || undefined,
+    aws: {
+      region: env.AWS_REGION || env.AWS_DEFAULT_REGION || 'us-east-1',
+      bucket: env.BUCKET_NAME ?? '',
+      table: env.TABLE_NAME ?? '',
+      s3Endpoint: env.S3_ENDPOINT || undefined,
+      dynamodbEndpoint: env.DYNAMODB_ENDPOINT || undefined,
+    },
+    registry: {
+      presignExpiresSeconds: integer(env, 'PRESIGN_EXPIRES_SECONDS', d.presignExpiresSeconds, 1),
+      uploadSessionTtlSeconds: integer(env, 'UPLOAD_SESSION_TTL_SECONDS', d.uploadSessionTtlSeconds, 1),
+      uploadLeaseSeconds: integer(env, 'UPLOAD_LEASE_SECONDS', d.uploadLeaseSeconds, 1),
+      maxManifestBytes: integer(env, 'MAX_MANIFEST_BYTES', d.maxManifestBytes, 1024),
+      inlineManifestBytes: integer(env, 'INLINE_MANIFEST_BYTES', d.inlineManifestBytes, 0),
+      pageSizeDefault: integer(env, 'PAGE_SIZE_DEFAULT', d.pageSizeDefault, 1),
+      pageSizeMax: integer(env, 'PAGE_SIZE_MAX', d.pageSizeMax, 1),
+    },
+  };
+  return Object.freeze(config);
+}
