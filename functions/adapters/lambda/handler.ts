@@ -9,29 +9,34 @@ import { openAwsBackend } from '../../storage/aws-backend.js';
 import { toFunctionUrlResult, toRegistryRequest } from './adapter.js';
 import type { FunctionUrlEvent, FunctionUrlResult } from './events.js';
 
-let registry: Registry | undefined;
+export type FunctionUrlHandler = (event: FunctionUrlEvent) => Promise<FunctionUrlResult>;
 
-function getRegistry(): Registry {
-  if (!registry) {
-    const config = loadConfig({ WHARF_BACKEND: 'aws', ...process.env });
-    const backend = openAwsBackend(config.aws);
-    registry = createRegistry({ blobs: backend.blobs, meta: backend.meta, config: config.registry });
-  }
-  return registry;
+/** Wraps any registry (tests pass their own) as a Function URL handler that logs one JSON line. */
+export function createFunctionUrlHandler(registry: Registry, log = console.log): FunctionUrlHandler {
+  return async (event) => {
+    const started = Date.now();
+    const response = await registry.handle(toRegistryRequest(event));
+    const result = await toFunctionUrlResult(response, event.requestContext.http.method);
+    log(
+      JSON.stringify({
+        method: event.requestContext.http.method,
+        path: event.rawPath,
+        operation: response.operation,
+        status: response.status,
+        ms: Date.now() - started,
+      }),
+    );
+    return result;
+  };
 }
 
+let deployed: FunctionUrlHandler | undefined;
+
 export async function handler(event: FunctionUrlEvent): Promise<FunctionUrlResult> {
-  const started = Date.now();
-  const response = await getRegistry().handle(toRegistryRequest(event));
-  const result = await toFunctionUrlResult(response, event.requestContext.http.method);
-  console.log(
-    JSON.stringify({
-      method: event.requestContext.http.method,
-      path: event.rawPath,
-      operation: response.operation,
-      status: response.status,
-      ms: Date.now() - started,
-    }),
-  );
-  return result;
+  if (!deployed) {
+    const config = loadConfig({ WHARF_BACKEND: 'aws', ...process.env });
+    const { blobs, meta } = openAwsBackend(config.aws);
+    deployed = createFunctionUrlHandler(createRegistry({ blobs, meta, config: config.registry }));
+  }
+  return deployed(event);
 }
