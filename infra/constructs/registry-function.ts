@@ -1,0 +1,124 @@
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+import { BlobBucket } from './blob-bucket.js';
+import { MetadataTable } from './metadata-table.js';
+
+/** The repository root (this file lives in infra/constructs/). */
+export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+/** The Lambda adapter of the registry: turns Function URL (payload v2) events into registry calls. */
+export const DEFAULT_HANDLER_ENTRY = path.join(REPO_ROOT, 'functions', 'adapters', 'lambda', 'handler.ts');
+
+/**
+ * Lets the ESM bundle load the CommonJS dependencies esbuild inlines (they call `require` for Node
+ * built-ins, which ESM does not define).
+ */
+export const ESM_REQUIRE_BANNER =
+  "import { createRequire } from 'module'; const require = createRequire(import.meta.url);";
+
+export interface RegistryFunctionProps {
+  readonly blobs: BlobBucket;
+  readonly metadata: MetadataTable;
+  /** @default 1024 */
+  readonly memoryMb?: number;
+  /** @default lambda.Architecture.ARM_64 */
+  readonly architecture?: lambda.Architecture;
+  /** @default logs.RetentionDays.ONE_MONTH */
+  readonly logRetention?: logs.RetentionDays;
+  /** Lifetime of presigned S3 URLs the function hands out. @default 900 */
+  readonly presignExpirySeconds?: number;
+  /** Applied to the function's log group. @default RemovalPolicy.RETAIN */
+  readonly removalPolicy?: RemovalPolicy;
+  /** @default - no reserved concurrency (uses the account's unreserved pool) */
+  readonly reservedConcurrency?: number;
+  /** TypeScript entry point exporting `handler`. @default functions/adapters/lambda/handler.ts */
+  readonly entry?: string;
+}
+
+/**
+ * The registry API: one Node.js Lambda function behind a Function URL, with its own log group and
+ * an execution role holding only the S3/DynamoDB actions it uses (no AWS managed policies).
+ */
+export class RegistryFunction extends Construct {
+  readonly function: NodejsFunction;
+  readonly functionUrl: lambda.FunctionUrl;
+  readonly logGroup: logs.LogGroup;
+  readonly role: iam.Role;
+
+  constructor(scope: Construct, id: string, props: RegistryFunctionProps) {
+    super(scope, id);
+
+    this.logGroup = new logs.LogGroup(this, 'LogGroup', {
+      retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
+      removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
+    });
+
+    // An explicit role instead of AWSLambdaBasicExecutionRole, which allows logs:* writes to every
+    // log group in the account: this one may only write to its own log group.
+    this.role = new iam.Role(this, 'Role', {
+      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+      description: 'wharf registry function: its own log group, blob bucket and metadata table only',
+    });
+    this.logGroup.grantWrite(this.role);
+
+    this.function = new NodejsFunction(this, 'Function', {
+      description: 'wharf: OCI distribution API',
+      entry: props.entry ?? DEFAULT_HANDLER_ENTRY,
+      handler: 'handler',
+      projectRoot: REPO_ROOT,
+      depsLockFilePath: path.join(REPO_ROOT, 'package-lock.json'),
+      runtime: lambda.Runtime.NODEJS_24_X,
+      architecture: props.architecture ?? lambda.Architecture.ARM_64,
+      memorySize: props.memoryMb ?? 1024,
+      // The Lambda (and Function URL) maximum. Each request body is capped at 6 MB by the Function
+      // URL, but a chunked PATCH can arrive slowly, and finishing an upload (completing an S3
+      // multipart upload, server-side copies of large blobs) can take minutes.
+      timeout: Duration.minutes(15),
+      reservedConcurrentExecutions: props.reservedConcurrency,
+      role: this.role,
+      logGroup: this.logGroup,
+      environment: {
+        WHARF_BACKEND: 'aws',
+        BUCKET_NAME: props.blobs.bucket.bucketName,
+        TABLE_NAME: props.metadata.table.tableName,
+        PRESIGN_EXPIRES_SECONDS: String(props.presignExpirySeconds ?? 900),
+        NODE_OPTIONS: '--enable-source-maps',
+      },
+      bundling: {
+        format: OutputFormat.ESM,
+        target: 'node22',
+        // Prefer the ES module builds (the AWS SDK ships both) so esbuild can tree-shake them.
+        mainFields: ['module', 'main'],
+        minify: true,
+        sourceMap: true,
+        // Stack traces only need the mappings; leaving the sources out keeps the asset small.
+        sourcesContent: false,
+        // Bundle everything, AWS SDK included: the versions we test against are the ones deployed,
+        // not whatever SDK the Lambda runtime happens to carry.
+        externalModules: [],
+        banner: ESM_REQUIRE_BANNER,
+        // Always the local esbuild (a devDependency); never Docker.
+        forceDockerBundling: false,
+      },
+    });
+
+    props.blobs.grantRegistryAccess(this.role);
+    props.metadata.grantRegistryAccess(this.role);
+
+    // BUFFERED, not RESPONSE_STREAM: every response is small. Manifests are a few KiB and blob GETs
+    // are 307 redirects to presigned S3 URLs, so the bytes never pass through the function and
+    // streaming would buy nothing; BUFFERED keeps the plain payload v2 request/response contract.
+    // authType NONE: the registry authenticates requests itself (OCI token/basic auth), which IAM
+    // SigV4 auth would preclude for docker/oras clients. No CORS: registry clients are not browsers.
+    this.functionUrl = this.function.addFunctionUrl({
+      authType: lambda.FunctionUrlAuthType.NONE,
+      invokeMode: lambda.InvokeMode.BUFFERED,
+    });
+  }
+}

@@ -1,0 +1,88 @@
+import { RemovalPolicy, type Environment } from 'aws-cdk-lib';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import type { WharfStackProps } from './wharf-stack.js';
+
+/**
+ * Optional `cdk -c key=value` settings, all prefixed `wharf:`. Anything not given falls back to the
+ * WharfStack defaults. Values from the command line arrive as strings; cdk.json may hold numbers.
+ */
+export const CONTEXT_KEYS = {
+  stackName: 'wharf:stackName', // default "Wharf"
+  account: 'wharf:account', // with region: pin the stack to an environment; else env-agnostic
+  region: 'wharf:region',
+  lambdaMemoryMb: 'wharf:lambdaMemoryMb',
+  architecture: 'wharf:architecture', // arm64 | x86_64
+  logRetentionDays: 'wharf:logRetentionDays', // one of the CloudWatch Logs retention values
+  presignExpirySeconds: 'wharf:presignExpirySeconds',
+  removalPolicy: 'wharf:removalPolicy', // retain | destroy
+  reservedConcurrency: 'wharf:reservedConcurrency',
+} as const;
+
+type Lookup = (key: string) => unknown;
+
+export interface AppSettings {
+  readonly stackName: string;
+  readonly props: WharfStackProps;
+}
+
+/** Reads the `wharf:*` context into stack props; throws one error listing every bad value. */
+export function settingsFromContext(lookup: Lookup): AppSettings {
+  const problems: string[] = [];
+  const str = (key: string): string | undefined => {
+    const v = lookup(key);
+    if (v === undefined || v === null || v === '') return undefined;
+    return String(v).trim();
+  };
+  const int = (key: string): number | undefined => {
+    const v = str(key);
+    if (v === undefined) return undefined;
+    if (!/^-?\d+$/.test(v)) {
+      problems.push(`${key} must be a whole number, got "${v}"`);
+      return undefined;
+    }
+    return Number(v);
+  };
+
+  const account = str(CONTEXT_KEYS.account);
+  const region = str(CONTEXT_KEYS.region);
+  const env: Environment | undefined = account || region ? { account, region } : undefined;
+
+  let architecture: lambda.Architecture | undefined;
+  const arch = str(CONTEXT_KEYS.architecture);
+  if (arch !== undefined) {
+    if (arch === 'arm64') architecture = lambda.Architecture.ARM_64;
+    else if (arch === 'x86_64') architecture = lambda.Architecture.X86_64;
+    else problems.push(`${CONTEXT_KEYS.architecture} must be arm64 or x86_64, got "${arch}"`);
+  }
+
+  let logRetention: logs.RetentionDays | undefined;
+  const days = int(CONTEXT_KEYS.logRetentionDays);
+  if (days !== undefined) {
+    const allowed = Object.values(logs.RetentionDays).filter((d): d is number => typeof d === 'number');
+    if (allowed.includes(days)) logRetention = days as logs.RetentionDays;
+    else problems.push(`${CONTEXT_KEYS.logRetentionDays} must be one of ${allowed.join(', ')}, got ${days}`);
+  }
+
+  let removalPolicy: RemovalPolicy | undefined;
+  const removal = str(CONTEXT_KEYS.removalPolicy);
+  if (removal !== undefined) {
+    if (removal === 'retain') removalPolicy = RemovalPolicy.RETAIN;
+    else if (removal === 'destroy') removalPolicy = RemovalPolicy.DESTROY;
+    else problems.push(`${CONTEXT_KEYS.removalPolicy} must be retain or destroy, got "${removal}"`);
+  }
+
+  const props: WharfStackProps = {
+    env,
+    lambdaMemoryMb: int(CONTEXT_KEYS.lambdaMemoryMb),
+    architecture,
+    logRetention,
+    presignExpirySeconds: int(CONTEXT_KEYS.presignExpirySeconds),
+    removalPolicy,
+    reservedConcurrency: int(CONTEXT_KEYS.reservedConcurrency),
+  };
+  if (problems.length > 0) {
+    throw new Error(`Invalid wharf context:\n  - ${problems.join('\n  - ')}`);
+  }
+  return { stackName: str(CONTEXT_KEYS.stackName) ?? 'Wharf', props };
+}
