@@ -16,6 +16,7 @@ import {
   ConflictError,
   DigestMismatchError,
   MissingBlobsError,
+  StorageError,
   type ByteStream,
   type Digest,
   type ManifestRecord,
@@ -210,14 +211,14 @@ describe('DynamoMetadataStore on DynamoDB Local', () => {
     expect(out.Items?.[0]?.blobs).toEqual({ L: [{ S: blob }] });
   });
 
-  it('inlines manifest bytes up to 300 KiB only', async () => {
+  it('inlines manifest bytes up to 300 KiB and refuses larger ones instead of dropping them', async () => {
     const repository = `specific/${randomUUID()}`;
     const small = manifest({ bytes: randomBytes(300 * 1024) });
     const large = manifest({ bytes: randomBytes(300 * 1024 + 1) });
     await store.putManifest(repository, small, []);
-    await store.putManifest(repository, large, []);
+    await expect(store.putManifest(repository, large, [])).rejects.toBeInstanceOf(StorageError);
     expect((await store.getManifest(repository, small.digest))?.bytes?.length).toBe(300 * 1024);
-    expect((await store.getManifest(repository, large.digest))?.bytes).toBeUndefined();
+    expect(await store.getManifest(repository, large.digest)).toBeUndefined();
   });
 
   it('upload CAS: a stale version conflicts, and so does an expired session', async () => {

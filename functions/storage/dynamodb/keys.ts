@@ -53,7 +53,11 @@ export const tableSchema = {
   ],
 } as const;
 
-/** Manifests up to this many bytes are stored inline in their item (400 KB item limit). */
+/**
+ * The largest manifest stored inline in its item (items max 400 KB, and references need room).
+ * Matches the core's default `inlineManifestBytes`; larger ones the core keeps in the blob store,
+ * and putManifest refuses inline bytes above it rather than silently dropping them.
+ */
 export const MAX_INLINE_MANIFEST_BYTES = 300 * 1024;
 
 export const CATALOG_PK = 'REPOS';

@@ -35,6 +35,7 @@ import {
 import {
   ConflictError,
   MissingBlobsError,
+  StorageError,
   type BlobInfo,
   type Digest,
   type ManifestRecord,
@@ -109,6 +110,10 @@ export class DynamoMetadataStore implements MetadataStore {
    * ------------------------------------------------------------------------------------------ */
 
   async putManifest(repository: string, record: ManifestRecord, tags: string[]): Promise<void> {
+    if (record.bytes && record.bytes.length > MAX_INLINE_MANIFEST_BYTES) {
+      // Refuse rather than drop them: the core only passes bytes it did not put in the blob store.
+      throw new StorageError(`manifest bytes over ${MAX_INLINE_MANIFEST_BYTES} cannot be inlined; store them as a blob`);
+    }
     const now = Date.now();
     const refs: { digest: Digest; key: Key }[] = [
       ...unique(record.references.blobs).map((d) => ({ digest: d, key: keys.blob(repository, d) })),
@@ -471,8 +476,7 @@ function manifestItem(repository: string, r: ManifestRecord): Item {
       createdAt: N(r.createdAt),
     },
     {
-      // Larger manifests live in the blob store (the core puts them there); see keys.ts.
-      bytes: r.bytes && r.bytes.length <= MAX_INLINE_MANIFEST_BYTES ? B(r.bytes) : undefined,
+      bytes: r.bytes !== undefined ? B(r.bytes) : undefined,
       subject: r.subject !== undefined ? S(r.subject) : undefined,
       artifactType: r.artifactType !== undefined ? S(r.artifactType) : undefined,
       annotations: r.annotations !== undefined ? stringMap(r.annotations) : undefined,
