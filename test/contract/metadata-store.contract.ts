@@ -24,7 +24,8 @@ export interface MetadataStoreFixture {
 const SLOW = { timeout: 120_000 };
 
 export function describeMetadataStoreContract(name: string, make: () => Promise<MetadataStoreFixture>): void {
-  describe(`MetadataStore contract: ${name}`, () => {
+  // Generous: the same suite runs against emulated DynamoDB on a busy machine.
+  describe(`MetadataStore contract: ${name}`, { timeout: 30_000 }, () => {
     let fixture: MetadataStoreFixture;
     let store: MetadataStore;
     const namespace = `contract-${randomUUID().slice(0, 8)}`;
