@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { startContainerd, type Containerd } from '../support/containerd.js';
 import {
   MEDIA_TYPE_OCI_INDEX,
@@ -17,7 +17,7 @@ import {
   type ImageInfo,
 } from '../support/oci-fixtures.js';
 import { startRegistry, type RegistryServer } from '../support/registry-server.js';
-import { requireTools, run } from '../support/tools.js';
+import { requireTools, run, setupOnce } from '../support/tools.js';
 
 const TEST_TIMEOUT = 240_000;
 const MiB = 1024 * 1024;
@@ -26,12 +26,12 @@ let server: RegistryServer;
 let ctd: Containerd;
 let work: string;
 
-beforeAll(async () => {
+setupOnce(async () => {
   requireTools('containerd', 'ctr', 'tar', 'setpriv');
   work = await mkdtemp(join(tmpdir(), 'wharf-ctr-'));
   server = await startRegistry();
   ctd = await startContainerd();
-}, 120_000);
+});
 
 afterAll(async () => {
   await ctd?.stop();

@@ -11,11 +11,11 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { makeContainersEnv, type ContainersEnv } from '../support/containers-tools.js';
 import { makeImageLayout, type ImageInfo } from '../support/oci-fixtures.js';
 import { startRegistry, type RegistryServer } from '../support/registry-server.js';
-import { requireTools } from '../support/tools.js';
+import { requireTools, setupOnce } from '../support/tools.js';
 
 const TEST_TIMEOUT = 240_000;
 const MiB = 1024 * 1024;
@@ -26,14 +26,14 @@ let server: RegistryServer;
 let ct: ContainersEnv;
 let work: string;
 
-beforeAll(async () => {
+setupOnce(async () => {
   requireTools('podman', 'buildah', 'skopeo');
   // lowercase path: podman/buildah name images pulled from oci:PATH as localhost/PATH
   work = join(tmpdir().toLowerCase() === tmpdir() ? tmpdir() : '/tmp', `wharf-podman-${randomBytes(6).toString('hex')}`);
   await mkdir(work);
   ct = await makeContainersEnv();
   server = await startRegistry();
-}, 120_000);
+});
 
 afterAll(async () => {
   await server?.close();

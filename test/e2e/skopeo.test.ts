@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { makeContainersEnv, type ContainersEnv } from '../support/containers-tools.js';
 import {
   MEDIA_TYPE_OCI_INDEX,
@@ -20,7 +20,7 @@ import {
   type ImageInfo,
 } from '../support/oci-fixtures.js';
 import { startRegistry, type RegistryServer } from '../support/registry-server.js';
-import { requireTools } from '../support/tools.js';
+import { requireTools, setupOnce } from '../support/tools.js';
 
 const TEST_TIMEOUT = 180_000;
 const MiB = 1024 * 1024;
@@ -30,12 +30,12 @@ let ct: ContainersEnv;
 let work: string;
 let counter = 0;
 
-beforeAll(async () => {
+setupOnce(async () => {
   requireTools('skopeo');
   work = await mkdtemp(join(tmpdir(), 'wharf-skopeo-'));
   ct = await makeContainersEnv();
   server = await startRegistry();
-}, 120_000);
+});
 
 afterAll(async () => {
   await server?.close();

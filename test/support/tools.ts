@@ -4,6 +4,7 @@
  * installs all of them, so their absence means the environment is broken.
  */
 import { spawn, spawnSync } from 'node:child_process';
+import { beforeAll, beforeEach } from 'vitest';
 
 export function which(tool: string): string | undefined {
   const r = spawnSync('sh', ['-c', `command -v -- "$1"`, 'sh', tool], { encoding: 'utf8' });
@@ -81,4 +82,22 @@ export function run(cmd: string, args: string[], opts: RunOptions = {}): Promise
 
 function tail(s: string, max = 8000): string {
   return s.length > max ? '...' + s.slice(-max) : s;
+}
+
+/**
+ * beforeAll that makes every test of the file FAIL with the setup error
+ * (a throwing beforeAll alone makes vitest report the tests as skipped).
+ */
+export function setupOnce(fn: () => Promise<void>, timeout = 120_000): void {
+  let error: unknown;
+  beforeAll(async () => {
+    try {
+      await fn();
+    } catch (e) {
+      error = e;
+    }
+  }, timeout);
+  beforeEach(() => {
+    if (error) throw error;
+  });
 }
