@@ -10,6 +10,8 @@ export interface WharfConfig {
   host: string;
   port: number;
   dataDir: string;
+  /** Embedded backend: fsync every blob and chunk before acknowledging it (power-loss safe, slower). */
+  dataFsync: boolean;
   tls?: { certFile: string; keyFile: string };
   /** The URL clients use to reach the registry, when it differs from the Host header they send. */
   publicUrl?: string;
@@ -46,6 +48,7 @@ export function loadConfig(env: Env = process.env): Readonly<WharfConfig> {
     host: env.HOST || '127.0.0.1',
     port: integer(env, 'PORT', 5000),
     dataDir: env.DATA_DIR || './data',
+    dataFsync: ['1', 'true', 'yes'].includes((env.DATA_FSYNC ?? '').toLowerCase()),
     tls: env.TLS_CERT && env.TLS_KEY ? { certFile: env.TLS_CERT, keyFile: env.TLS_KEY } : undefined,
     publicUrl: env.PUBLIC_URL?.replace(/\/+$/, '') || undefined,
     aws: {

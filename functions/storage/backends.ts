@@ -14,7 +14,7 @@ export interface Backend {
   close(): Promise<void>;
 }
 
-export async function openBackend(config: Pick<WharfConfig, 'backend' | 'dataDir' | 'aws'>): Promise<Backend> {
+export async function openBackend(config: Pick<WharfConfig, 'backend' | 'dataDir' | 'dataFsync' | 'aws'>): Promise<Backend> {
   if (config.backend === 'aws') return (await import('./aws-backend.js')).openAwsBackend(config.aws);
-  return (await import('./embedded-backend.js')).openEmbeddedBackend(config.dataDir);
+  return (await import('./embedded-backend.js')).openEmbeddedBackend(config.dataDir, { fsync: config.dataFsync });
 }

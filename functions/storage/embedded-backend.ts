@@ -19,12 +19,12 @@ function loadSigningKey(dataDir: string): Buffer {
   }
 }
 
-export function openEmbeddedBackend(dataDir: string): Backend {
+export function openEmbeddedBackend(dataDir: string, opts: { fsync?: boolean } = {}): Backend {
   mkdirSync(dataDir, { recursive: true });
   const signingKey = loadSigningKey(dataDir);
   const meta = new SqliteMetadataStore({ path: join(dataDir, 'metadata.db') });
   return {
-    blobs: new FsBlobStore({ root: dataDir, signingKey }),
+    blobs: new FsBlobStore({ root: dataDir, signingKey, fsync: opts.fsync }),
     meta,
     signedBlobUrls: {
       verify: (digest, expires, signature, nowMs) => verifyBlobUrlSignature(signingKey, digest, expires, signature, nowMs),
