@@ -1,0 +1,32 @@
+/**
+ * The registry API contract over HTTP on the AWS backend: S3 on fauxqs (in-process) and DynamoDB
+ * Local, opened through openAwsBackend exactly as the Lambda does. Blob GETs redirect (307) to
+ * fauxqs presigned URLs.
+ */
+import { afterAll, beforeAll } from 'vitest';
+import { openAwsBackend } from '../../functions/storage/aws-backend.js';
+import { describeRegistryApi } from '../contract/registry-api.contract.js';
+import { startAwsLocal, type AwsLocal } from '../support/aws-local.js';
+import { startRegistryHarness } from '../support/registry-harness.js';
+
+// openAwsBackend takes credentials from the environment, as on Lambda; the emulators accept any.
+// (Each vitest test file runs in its own worker, so this does not leak into other files.)
+process.env.AWS_ACCESS_KEY_ID = 'test';
+process.env.AWS_SECRET_ACCESS_KEY = 'test';
+delete process.env.AWS_SESSION_TOKEN;
+delete process.env.AWS_PROFILE;
+
+let aws: AwsLocal;
+beforeAll(async () => {
+  aws = await startAwsLocal();
+}, 90_000);
+afterAll(async () => {
+  await aws?.stop();
+}, 30_000);
+
+describeRegistryApi('aws (fauxqs + DynamoDB Local)', async () => {
+  const [bucket, table] = await Promise.all([aws.newBucket(), aws.newTable()]);
+  return startRegistryHarness(() =>
+    openAwsBackend({ region: 'us-east-1', bucket, table, s3Endpoint: aws.s3Endpoint, dynamodbEndpoint: aws.dynamoEndpoint }),
+  );
+});
