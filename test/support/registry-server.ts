@@ -159,6 +159,7 @@ export async function startRegistry(opts: StartOptions = {}): Promise<RegistrySe
   const echo = process.env.WHARF_TEST_SERVER_LOG === '1';
   let child: ChildProcess | undefined;
   let exitPromise: Promise<void> = Promise.resolve();
+  let stopping = false;
 
   const append = (d: Buffer) => {
     output += d.toString('utf8');
@@ -167,6 +168,7 @@ export async function startRegistry(opts: StartOptions = {}): Promise<RegistrySe
   };
 
   async function launch(): Promise<void> {
+    stopping = false;
     const c = spawn(argv[0]!, argv.slice(1), { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
     child = c;
     live.add(c);
@@ -179,6 +181,14 @@ export async function startRegistry(opts: StartOptions = {}): Promise<RegistrySe
         exited = true;
         exitInfo = `exit code ${code}, signal ${signal}`;
         live.delete(c);
+        if (!stopping) {
+          // died on its own: say so loudly, the tests will only see "connection refused"
+          process.stderr.write(
+            `\n[registry-server] ${kind} at ${url} exited unexpectedly (${exitInfo}); last output:\n` +
+              output.slice(-6000) +
+              '\n',
+          );
+        }
         res();
       });
       c.once('error', (err) => {
@@ -204,6 +214,7 @@ export async function startRegistry(opts: StartOptions = {}): Promise<RegistrySe
       }
       await new Promise((r) => setTimeout(r, 100));
     }
+    stopping = true;
     c.kill('SIGKILL');
     await exitPromise;
     throw new Error(
@@ -217,6 +228,7 @@ export async function startRegistry(opts: StartOptions = {}): Promise<RegistrySe
       await exitPromise;
       return;
     }
+    stopping = true;
     c.kill('SIGTERM');
     const killTimer = setTimeout(() => c.kill('SIGKILL'), 15_000);
     await exitPromise;
