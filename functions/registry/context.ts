@@ -23,7 +23,8 @@ export const defaultRegistryConfig: RegistryConfig = {
   uploadSessionTtlSeconds: 24 * 3600,
   uploadLeaseSeconds: 3600,
   maxManifestBytes: 4 * 1024 * 1024,
-  inlineManifestBytes: 300 * 1024,
+  // With the manifest's references and annotations, an inline record stays under DynamoDB's 400 KB.
+  inlineManifestBytes: 200 * 1024,
   pageSizeDefault: 1000,
   pageSizeMax: 10000,
 };

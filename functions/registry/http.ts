@@ -31,7 +31,8 @@ export function json(status: number, value: unknown, headers: Record<string, str
   const bytes = Buffer.from(JSON.stringify(value));
   return {
     status,
-    headers: { 'content-type': 'application/json', 'content-length': String(bytes.length), ...headers },
+    // content-length last: extra headers (an upload's, on a 416) must not override the body's.
+    headers: { 'content-type': 'application/json', ...headers, 'content-length': String(bytes.length) },
     body: bytes,
   };
 }

@@ -96,10 +96,11 @@ export interface BlobStore {
   /**
    * Appends `body` to the upload and returns the new cursor. The core serialises calls for one
    * upload (it holds a lease on the session), so implementations need no locking of their own.
-   * `maxBytes` bounds the body: more throws TooLargeError. If this throws, the cursor passed in is
-   * still valid (the bytes of the failed call are not counted).
+   * `expectedBytes`, when given, is the exact length of the body (a chunk with Content-Range):
+   * more throws TooLargeError, fewer throws SizeMismatchError. If this throws, the cursor passed in
+   * is still valid (the bytes of the failed call are not counted).
    */
-  appendUpload(uploadId: string, cursor: UploadCursor, body: ByteStream, maxBytes?: number): Promise<UploadCursor>;
+  appendUpload(uploadId: string, cursor: UploadCursor, body: ByteStream, expectedBytes?: number): Promise<UploadCursor>;
 
   /**
    * Finishes an upload: checks the digest of everything appended, then makes it the blob `digest`

@@ -257,7 +257,7 @@ export function describeBlobStoreContract(name: string, make: () => Promise<Blob
         expectBytes(await readAll(await store.read(digest)), data);
       });
 
-      it('maxBytes: more throws TooLargeError and the cursor passed in stays valid', SLOW, async () => {
+      it('expectedBytes: more throws TooLargeError and the cursor passed in stays valid', SLOW, async () => {
         const first = randomBytes(BIG);
         const rejected = randomBytes(MiB);
         const retried = randomBytes(MiB);
@@ -276,6 +276,23 @@ export function describeBlobStoreContract(name: string, make: () => Promise<Blob
         const digest = digestOf(Buffer.concat([first, retried]));
         expect(await store.completeUpload(id, cursor, digest)).toEqual({ size: BIG + MiB });
         expect(await store.stat(digest)).toEqual({ size: BIG + MiB });
+        expect(digestOf(await readAll(await store.read(digest)))).toBe(digest);
+      });
+
+      it('expectedBytes: fewer throws SizeMismatchError and the cursor passed in stays valid', SLOW, async () => {
+        const first = randomBytes(BIG);
+        const short = randomBytes(MiB);
+        const id = uploadId();
+        let cursor = await store.startUpload(id);
+        cursor = await store.appendUpload(id, cursor, pieces(first, 65_536), BIG);
+        const before: UploadCursor = { ...cursor };
+        const error = await store.appendUpload(id, cursor, pieces(short, 65_536), 2 * MiB).catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(SizeMismatchError);
+        expect(cursor).toEqual(before);
+        // An empty body is short too.
+        await expect(store.appendUpload(id, cursor, [], 10)).rejects.toBeInstanceOf(SizeMismatchError);
+        const digest = digestOf(first);
+        expect(await store.completeUpload(id, cursor, digest)).toEqual({ size: BIG });
         expect(digestOf(await readAll(await store.read(digest)))).toBe(digest);
       });
 

@@ -73,7 +73,7 @@ export async function putManifest(ctx: Context, name: string, reference: string)
     references: { blobs: parsed.blobs, manifests: parsed.manifests },
     subject: parsed.subject,
     artifactType: parsed.artifactType,
-    annotations: parsed.annotations,
+    annotations: annotationsToKeep(parsed.annotations),
     createdAt: now(),
   };
   try {
@@ -91,6 +91,18 @@ export async function putManifest(ctx: Context, name: string, reference: string)
   };
   if (parsed.subject) headers['oci-subject'] = parsed.subject;
   return respond(201, headers);
+}
+
+/**
+ * Annotations are copied into the record for the referrers API. Huge ones (a manifest may carry
+ * megabytes of them) would not fit a DynamoDB item (400 KB), so above this size the referrers
+ * listing omits them; the manifest itself keeps every byte.
+ */
+const MAX_RECORD_ANNOTATIONS_BYTES = 16 * 1024;
+
+function annotationsToKeep(annotations: Record<string, string> | undefined): Record<string, string> | undefined {
+  if (!annotations) return undefined;
+  return Buffer.byteLength(JSON.stringify(annotations)) <= MAX_RECORD_ANNOTATIONS_BYTES ? annotations : undefined;
 }
 
 /** DELETE /v2/<name>/manifests/<reference> */

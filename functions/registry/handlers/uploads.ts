@@ -4,11 +4,12 @@
  * final PUT `?digest=` with or without a last body, DELETE to cancel. Every byte path streams.
  */
 import { randomUUID } from 'node:crypto';
-import { DigestMismatchError, SizeMismatchError, type UploadCursor } from '../../storage/types.js';
+import { DigestMismatchError, SizeMismatchError, TooLargeError, type UploadCursor } from '../../storage/types.js';
 import type { Context } from '../context.js';
 import { RegistryError } from '../errors.js';
 import { respond, streamOf, type RegistryResponse } from '../http.js';
 import { parseContentRange } from '../oci/content-range.js';
+import { isDigest } from '../oci/digest.js';
 import { isRepositoryName } from '../oci/reference.js';
 import { requireDigest } from './blobs.js';
 import { findSession, rangeConflict, uploadHeaders, withLease, type Lease } from './upload-session.js';
@@ -28,7 +29,8 @@ function blobCreated(name: string, digest: string): RegistryResponse {
 export async function startBlobUpload(ctx: Context, name: string): Promise<RegistryResponse> {
   const { query } = ctx.req;
   const mount = query.get('mount');
-  if (mount !== null && (await mountBlob(ctx, name, requireDigest(mount), query.get('from')))) {
+  // A mount with an invalid digest or `from` falls back to an ordinary upload (end-11).
+  if (mount !== null && isDigest(mount) && (await mountBlob(ctx, name, mount, query.get('from')))) {
     return blobCreated(name, mount);
   }
   const digest = query.get('digest');
@@ -98,17 +100,28 @@ function expectedChunk(ctx: Context, offset: number, session: Parameters<typeof 
   return expected;
 }
 
-async function appendBody(ctx: Context, id: string, lease: Lease, maxBytes: number | undefined): Promise<void> {
-  const { body } = ctx.req;
+/**
+ * Appends the request body. With a Content-Range the chunk must be exactly that long; if it is not,
+ * nothing of it is counted and the answer is 416 with the Range the upload still holds.
+ */
+async function appendBody(ctx: Context, name: string, id: string, lease: Lease, expected: number | undefined): Promise<void> {
+  const body = ctx.req.body ?? (expected ? streamOf() : null);
   if (!body) return;
-  lease.cursor = await ctx.deps.blobs.appendUpload(id, lease.cursor, body, maxBytes);
+  try {
+    lease.cursor = await ctx.deps.blobs.appendUpload(id, lease.cursor, body, expected);
+  } catch (error) {
+    if (expected !== undefined && (error instanceof SizeMismatchError || error instanceof TooLargeError)) {
+      throw new RegistryError('BLOB_UPLOAD_INVALID', `chunk length does not match Content-Range (${expected} bytes)`, undefined, 416, uploadHeaders(name, { id, cursor: lease.cursor }));
+    }
+    throw error;
+  }
 }
 
 /** PATCH /v2/<name>/blobs/uploads/<id> */
 export async function patchBlobData(ctx: Context, name: string, id: string): Promise<RegistryResponse> {
   const session = await findSession(ctx, name, id);
   const expected = expectedChunk(ctx, session.cursor.offset, session);
-  const updated = await withLease(ctx, session, (lease) => appendBody(ctx, id, lease, expected));
+  const updated = await withLease(ctx, session, (lease) => appendBody(ctx, name, id, lease, expected));
   return respond(202, uploadHeaders(name, updated));
 }
 
@@ -118,7 +131,7 @@ export async function putBlobUploadComplete(ctx: Context, name: string, id: stri
   const digest = requireDigest(ctx.req.query.get('digest'));
   const expected = expectedChunk(ctx, session.cursor.offset, session);
   await withLease(ctx, session, async (lease) => {
-    await appendBody(ctx, id, lease, expected);
+    await appendBody(ctx, name, id, lease, expected);
     const { size } = await ctx.deps.blobs.completeUpload(id, lease.cursor, digest).catch((error: unknown) => {
       // The store discarded the bytes; the session goes with them (nothing left behind).
       if (error instanceof DigestMismatchError || error instanceof SizeMismatchError) lease.ended = true;

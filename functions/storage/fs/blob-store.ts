@@ -135,7 +135,7 @@ export class FsBlobStore implements BlobStore {
     return { offset: 0, state: EMPTY_STATE };
   }
 
-  async appendUpload(uploadId: string, cursor: UploadCursor, body: ByteStream, maxBytes?: number): Promise<UploadCursor> {
+  async appendUpload(uploadId: string, cursor: UploadCursor, body: ByteStream, expectedBytes?: number): Promise<UploadCursor> {
     const fh = await this.openUpload(uploadId);
     try {
       // Hash a copy so that a failed append leaves the hasher at cursor.offset.
@@ -148,9 +148,12 @@ export class FsBlobStore implements BlobStore {
       let written: number;
       try {
         written = await writeBody(fh, cursor.offset, body, (chunk, total) => {
-          if (maxBytes !== undefined && total > maxBytes) throw new TooLargeError(`upload chunk exceeds ${maxBytes} bytes`);
+          if (expectedBytes !== undefined && total > expectedBytes) {
+            throw new TooLargeError(`upload chunk exceeds ${expectedBytes} bytes`);
+          }
           hash?.update(chunk);
         });
+        if (expectedBytes !== undefined && written < expectedBytes) throw new SizeMismatchError(expectedBytes, written);
         // The core records the new offset once we return, so the bytes must be on disk by then.
         if (this.fsync) await fh.datasync();
       } catch (err) {

@@ -193,7 +193,7 @@ export class S3BlobStore implements BlobStore {
     uploadId: string,
     cursor: UploadCursor,
     body: ByteStream,
-    maxBytes?: number,
+    expectedBytes?: number,
   ): Promise<UploadCursor> {
     const state = decodeUploadState(cursor.state);
     const hasher = await resumeSha256(state.hash);
@@ -208,8 +208,8 @@ export class S3BlobStore implements BlobStore {
       for await (const chunk of body) {
         if (chunk.length === 0) continue;
         received += chunk.length;
-        if (maxBytes !== undefined && received > maxBytes) {
-          throw new TooLargeError(`upload chunk exceeds ${maxBytes} bytes`);
+        if (expectedBytes !== undefined && received > expectedBytes) {
+          throw new TooLargeError(`upload chunk exceeds ${expectedBytes} bytes`);
         }
         if (!carryLoaded) {
           // The previous tail goes in front of the new bytes; it was hashed when it arrived.
@@ -220,6 +220,8 @@ export class S3BlobStore implements BlobStore {
         buffer.push(chunk);
         while (buffer.size >= this.partSize) await writer.add(buffer.take(this.partSize));
       }
+      // Checked before anything the old cursor relies on (its carry) is replaced.
+      if (expectedBytes !== undefined && received < expectedBytes) throw new SizeMismatchError(expectedBytes, received);
       if (received === 0) return cursor;
 
       if (buffer.size >= MIN_PART_SIZE) await writer.add(buffer.take());
