@@ -39,6 +39,7 @@ import { blobReadUrl } from './signed-url.js';
 type Algorithm = 'sha256' | 'sha512';
 
 const READ_CHUNK = 1024 * 1024;
+const WRITE_BATCH = 1024 * 1024;
 
 const HEX_LENGTH: Record<Algorithm, number> = { sha256: 64, sha512: 128 };
 
@@ -249,6 +250,8 @@ function parseDigest(digest: Digest): { algorithm: Algorithm; hex: string } {
 /**
  * Writes every chunk of `body` from `position` on and returns how many bytes it wrote. `inspect`
  * sees each chunk (and the running total including it) before it is written and may throw to stop.
+ * Chunks are gathered into ~1 MiB batches written with one writev while the next batch is read:
+ * a socket delivers 64 KiB chunks, and one awaited write each serialised reading and writing.
  */
 async function writeBody(
   fh: FileHandle,
@@ -257,16 +260,48 @@ async function writeBody(
   inspect: (chunk: Uint8Array, total: number) => void,
 ): Promise<number> {
   let total = 0;
-  for await (const chunk of body) {
-    inspect(chunk, total + chunk.byteLength);
-    let done = 0;
-    while (done < chunk.byteLength) {
-      const { bytesWritten } = await fh.write(chunk, done, chunk.byteLength - done, position + total + done);
-      done += bytesWritten;
+  let batch: Uint8Array[] = [];
+  let batchBytes = 0;
+  let written = position;
+  let inFlight: Promise<void> = Promise.resolve();
+  const flush = async () => {
+    await inFlight;
+    const chunks = batch;
+    const at = written;
+    written += batchBytes;
+    batch = [];
+    batchBytes = 0;
+    inFlight = writeAll(fh, chunks, at);
+    // Observed now so a failure is never an unhandled rejection; it is rethrown when awaited.
+    inFlight.catch(() => undefined);
+  };
+  try {
+    for await (const chunk of body) {
+      inspect(chunk, total + chunk.byteLength);
+      batch.push(chunk);
+      batchBytes += chunk.byteLength;
+      total += chunk.byteLength;
+      if (batchBytes >= WRITE_BATCH) await flush();
     }
-    total += chunk.byteLength;
+    if (batchBytes > 0) await flush();
+  } finally {
+    // Never leave a write running (or its failure unobserved) when we return or throw.
+    await inFlight;
   }
   return total;
+}
+
+/** writev, continuing after partial writes. */
+async function writeAll(fh: FileHandle, chunks: Uint8Array[], position: number): Promise<void> {
+  let rest = chunks;
+  while (rest.length > 0) {
+    let { bytesWritten } = await fh.writev(rest, position);
+    position += bytesWritten;
+    let i = 0;
+    while (i < rest.length && bytesWritten >= rest[i].byteLength) bytesWritten -= rest[i++].byteLength;
+    rest = rest.slice(i);
+    if (bytesWritten > 0) rest[0] = rest[0].subarray(bytesWritten);
+  }
 }
 
 /** Cuts the upload file back to `offset`; a file shorter than the cursor has lost acknowledged bytes. */
