@@ -19,7 +19,7 @@ import { createTable } from '../../functions/storage/dynamodb/create-table.js';
 import { isPresigned, verifyPresigned } from './sigv4-presign-check.js';
 
 const REGION = 'us-east-1';
-const CREDENTIALS = { accessKeyId: 'test', secretAccessKey: 'test' };
+export const CREDENTIALS = { accessKeyId: 'test', secretAccessKey: 'test' };
 
 export interface AwsLocal {
   s3Endpoint: string;
@@ -110,7 +110,8 @@ async function startDynamoLocal(): Promise<{ endpoint: string; stop(): Promise<v
   let lastError: unknown;
   for (let attempt = 0; attempt < 3; attempt++) {
     const port = await freePort();
-    const child = spawnDynamo({ port, stdio: 'pipe' });
+    // sharedDb: one database whatever the credentials and region a client signs with.
+    const child = spawnDynamo({ port, sharedDb: true, stdio: 'pipe' });
     const handle = superviseJava(child);
     const endpoint = `http://127.0.0.1:${port}`;
     try {
