@@ -9,6 +9,8 @@ import { Construct } from 'constructs';
 import { BlobBucket } from './blob-bucket.js';
 import { MetadataTable } from './metadata-table.js';
 
+const FUNCTION_TIMEOUT = Duration.minutes(15);
+
 /** The repository root (this file lives in infra/constructs/). */
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -79,7 +81,7 @@ export class RegistryFunction extends Construct {
       // The Lambda (and Function URL) maximum. Each request body is capped at 6 MB by the Function
       // URL, but a chunked PATCH can arrive slowly, and finishing an upload (completing an S3
       // multipart upload, server-side copies of large blobs) can take minutes.
-      timeout: Duration.minutes(15),
+      timeout: FUNCTION_TIMEOUT,
       reservedConcurrentExecutions: props.reservedConcurrency,
       role: this.role,
       logGroup: this.logGroup,
@@ -88,6 +90,9 @@ export class RegistryFunction extends Construct {
         BUCKET_NAME: props.blobs.bucket.bucketName,
         TABLE_NAME: props.metadata.table.tableName,
         PRESIGN_EXPIRES_SECONDS: String(props.presignExpirySeconds ?? 900),
+        // A request holds an upload session no longer than it can live: an invocation killed by
+        // the timeout frees the session when its lease runs out.
+        UPLOAD_LEASE_SECONDS: String(FUNCTION_TIMEOUT.toSeconds()),
         NODE_OPTIONS: '--enable-source-maps',
       },
       bundling: {

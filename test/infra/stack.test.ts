@@ -185,6 +185,7 @@ describe('WharfStack (defaults, bundled, cdk-nag)', () => {
         BUCKET_NAME: { Ref: bucketId },
         TABLE_NAME: { Ref: tableId },
         PRESIGN_EXPIRES_SECONDS: '900',
+        UPLOAD_LEASE_SECONDS: '900',
         NODE_OPTIONS: '--enable-source-maps',
       });
     });

@@ -30,11 +30,7 @@ export async function findSession(ctx: Context, name: string, id: string): Promi
 }
 
 export function rangeConflict(session: UploadSession, message: string): RegistryError {
-  return new RegistryError('BLOB_UPLOAD_INVALID', message, undefined, 416, uploadHeaders(sessionName(session), session));
-}
-
-function sessionName(session: UploadSession): string {
-  return session.repository;
+  return new RegistryError('BLOB_UPLOAD_INVALID', message, undefined, 416, uploadHeaders(session.repository, session));
 }
 
 /** The cursor a leased write produces; `ended` when the session is finished (completed or discarded). */
