@@ -56,6 +56,42 @@ describe('Lambda Function URL handler on S3 + DynamoDB', () => {
     expect(JSON.parse(logs.at(-1)!)).toMatchObject({ method: 'GET', path: '/v2/', operation: 'base', status: 200 });
   });
 
+  it('logs each request in CloudWatch EMF: namespace Wharf by Operation, with the metric values', async () => {
+    const body = randomBytes(1000);
+    const created = await invoke(event('POST', `/v2/${repo}/blobs/uploads/`, { body }));
+    expect(created.statusCode).toBe(202);
+    const line = JSON.parse(logs.at(-1)!);
+    expect(line._aws).toMatchObject({
+      Timestamp: expect.any(Number),
+      CloudWatchMetrics: [
+        {
+          Namespace: 'Wharf',
+          Dimensions: [['Operation']],
+          Metrics: expect.arrayContaining([
+            { Name: 'Requests', Unit: 'Count' },
+            { Name: 'Errors', Unit: 'Count' },
+            { Name: 'ClientErrors', Unit: 'Count' },
+            { Name: 'Bytes', Unit: 'Bytes' },
+            { Name: 'UploadSessions', Unit: 'Count' },
+          ]),
+        },
+      ],
+    });
+    expect(line).toMatchObject({
+      method: 'POST',
+      operation: 'upload',
+      Operation: 'upload',
+      status: 202,
+      Requests: 1,
+      Errors: 0,
+      ClientErrors: 0,
+      Bytes: 1000,
+      UploadSessions: 1,
+    });
+    await invoke(event('GET', `/v2/${repo}/manifests/missing`));
+    expect(JSON.parse(logs.at(-1)!)).toMatchObject({ operation: 'manifest', status: 404, ClientErrors: 1, Errors: 0, UploadSessions: 0 });
+  });
+
   it('takes a 13 MiB blob in base64 chunks of 4 MiB with Content-Range and serves it by presigned redirect', async () => {
     const blob = randomBytes(13 * 1024 * 1024 + 12345);
     const digest = sha256(blob);
