@@ -6,6 +6,7 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { HANDLER_BUNDLING } from '../bundling.js';
 import { BlobBucket } from './blob-bucket.js';
 import { MetadataTable } from './metadata-table.js';
 
@@ -95,22 +96,8 @@ export class RegistryFunction extends Construct {
         UPLOAD_LEASE_SECONDS: String(FUNCTION_TIMEOUT.toSeconds()),
         NODE_OPTIONS: '--enable-source-maps',
       },
-      bundling: {
-        format: OutputFormat.ESM,
-        target: 'node22',
-        // Prefer the ES module builds (the AWS SDK ships both) so esbuild can tree-shake them.
-        mainFields: ['module', 'main'],
-        minify: true,
-        sourceMap: true,
-        // Stack traces only need the mappings; leaving the sources out keeps the asset small.
-        sourcesContent: false,
-        // Bundle everything, AWS SDK included: the versions we test against are the ones deployed,
-        // not whatever SDK the Lambda runtime happens to carry.
-        externalModules: [],
-        banner: ESM_REQUIRE_BANNER,
-        // Always the local esbuild (a devDependency); never Docker.
-        forceDockerBundling: false,
-      },
+      // One source for the bundle options: infra/bundling.ts, also used by `npm run start:lambda`.
+      bundling: { ...HANDLER_BUNDLING },
     });
 
     props.blobs.grantRegistryAccess(this.role);
