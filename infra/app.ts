@@ -16,7 +16,7 @@ const { stackName, props } = settingsFromContext((key) => app.node.tryGetContext
 new WharfStack(app, stackName, {
   ...props,
   description: 'wharf: serverless OCI container registry (Lambda Function URL, S3, DynamoDB)',
-  tags: { project: 'wharf' },
+  tags: { project: 'wharf', ...props.tags },
 });
 
 app.synth();

@@ -1,4 +1,5 @@
 import { RemovalPolicy, type Environment } from 'aws-cdk-lib';
+import * as events from 'aws-cdk-lib/aws-events';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { WharfStackProps } from './wharf-stack.js';
@@ -17,6 +18,12 @@ export const CONTEXT_KEYS = {
   presignExpirySeconds: 'wharf:presignExpirySeconds',
   removalPolicy: 'wharf:removalPolicy', // retain | destroy
   reservedConcurrency: 'wharf:reservedConcurrency',
+  cloudFront: 'wharf:cloudFront', // true | false; default: true when a domain name is given
+  domainName: 'wharf:domainName', // custom host name (puts CloudFront in front); needs certificateArn
+  certificateArn: 'wharf:certificateArn', // ACM certificate in us-east-1 covering the domain name
+  alarmEmail: 'wharf:alarmEmail', // alarm notifications by email through an SNS topic
+  gcSchedule: 'wharf:gcSchedule', // rate(...) or cron(...) of the (disabled) garbage-collection rule
+  tags: 'wharf:tags', // key=value,key2=value2 (or an object in cdk.json): tags on every resource
 } as const;
 
 type Lookup = (key: string) => unknown;
@@ -72,6 +79,40 @@ export function settingsFromContext(lookup: Lookup): AppSettings {
     else problems.push(`${CONTEXT_KEYS.removalPolicy} must be retain or destroy, got "${removal}"`);
   }
 
+  let cloudFront: boolean | undefined;
+  const cf = str(CONTEXT_KEYS.cloudFront);
+  if (cf !== undefined) {
+    if (cf === 'true') cloudFront = true;
+    else if (cf === 'false') cloudFront = false;
+    else problems.push(`${CONTEXT_KEYS.cloudFront} must be true or false, got "${cf}"`);
+  }
+
+  let gcSchedule: events.Schedule | undefined;
+  const schedule = str(CONTEXT_KEYS.gcSchedule);
+  if (schedule !== undefined) {
+    if (/^(rate|cron)\(.+\)$/.test(schedule)) gcSchedule = events.Schedule.expression(schedule);
+    else problems.push(`${CONTEXT_KEYS.gcSchedule} must be an EventBridge rate(...) or cron(...) expression, got "${schedule}"`);
+  }
+
+  let tags: Record<string, string> | undefined;
+  const rawTags = lookup(CONTEXT_KEYS.tags);
+  if (rawTags !== undefined && rawTags !== null && rawTags !== '') {
+    if (typeof rawTags === 'object' && !Array.isArray(rawTags)) {
+      tags = Object.fromEntries(Object.entries(rawTags).map(([k, v]) => [k, String(v)]));
+    } else {
+      tags = {};
+      for (const pair of String(rawTags).split(',')) {
+        const eq = pair.indexOf('=');
+        const key = eq > 0 ? pair.slice(0, eq).trim() : '';
+        if (!key) {
+          problems.push(`${CONTEXT_KEYS.tags} must be key=value pairs separated by commas, got "${String(rawTags)}"`);
+          break;
+        }
+        tags[key] = pair.slice(eq + 1).trim();
+      }
+    }
+  }
+
   const props: WharfStackProps = {
     env,
     lambdaMemoryMb: int(CONTEXT_KEYS.lambdaMemoryMb),
@@ -80,6 +121,12 @@ export function settingsFromContext(lookup: Lookup): AppSettings {
     presignExpirySeconds: int(CONTEXT_KEYS.presignExpirySeconds),
     removalPolicy,
     reservedConcurrency: int(CONTEXT_KEYS.reservedConcurrency),
+    cloudFront,
+    domainName: str(CONTEXT_KEYS.domainName),
+    certificateArn: str(CONTEXT_KEYS.certificateArn),
+    alarmEmail: str(CONTEXT_KEYS.alarmEmail),
+    gcSchedule,
+    tags,
   };
   if (problems.length > 0) {
     throw new Error(`Invalid wharf context:\n  - ${problems.join('\n  - ')}`);

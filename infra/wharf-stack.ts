@@ -1,10 +1,13 @@
-import { CfnOutput, Fn, RemovalPolicy, Stack, type StackProps, Token, Validations } from 'aws-cdk-lib';
+import { CfnOutput, Fn, RemovalPolicy, Stack, type StackProps, Tags, Token, Validations } from 'aws-cdk-lib';
+import type * as events from 'aws-cdk-lib/aws-events';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import type { Construct } from 'constructs';
 import { BlobBucket } from './constructs/blob-bucket.js';
 import { MetadataTable } from './constructs/metadata-table.js';
+import { Operations } from './constructs/operations.js';
+import { RegistryEdge } from './constructs/registry-edge.js';
 import { RegistryFunction } from './constructs/registry-function.js';
 
 export interface WharfStackProps extends StackProps {
@@ -56,6 +59,56 @@ export interface WharfStackProps extends StackProps {
    * @default - none: the function draws on the account's unreserved concurrency
    */
   readonly reservedConcurrency?: number;
+
+  /**
+   * Put a CloudFront distribution in front of the Function URL (caching disabled, all methods, all
+   * viewer headers but Host forwarded, HTTPS only). Implied by {@link domainName}; `false` together
+   * with a domain name is rejected.
+   *
+   * @default - true with a domainName, else false
+   */
+  readonly cloudFront?: boolean;
+
+  /**
+   * Custom host name of the registry, e.g. `registry.example.com`. A Function URL cannot take a
+   * custom domain, so this puts CloudFront in front and adds the name as its alias; create the DNS
+   * record (CNAME or Route 53 alias to the DistributionDomainName output) yourself.
+   * Requires {@link certificateArn}.
+   *
+   * @default - none
+   */
+  readonly domainName?: string;
+
+  /**
+   * ARN of an ACM certificate in us-east-1 covering {@link domainName} (CloudFront reads
+   * certificates from us-east-1 only, whatever the stack's region). Only valid with a domainName.
+   *
+   * @default - none
+   */
+  readonly certificateArn?: string;
+
+  /**
+   * Email address for alarm notifications: creates an SNS topic (TLS-only) with an email
+   * subscription, which must be confirmed from the message AWS sends.
+   *
+   * @default - no notifications; the alarms show in the CloudWatch console only
+   */
+  readonly alarmEmail?: string;
+
+  /**
+   * Schedule of the garbage-collection rule (deployed disabled until garbage collection exists).
+   *
+   * @default events.Schedule.rate(Duration.days(1))
+   */
+  readonly gcSchedule?: events.Schedule;
+
+  /**
+   * Tags applied (with `Tags.of`) to every taggable resource of the stack, and to the stack.
+   * Keys 1–128 characters, values up to 256, no `aws:` prefix.
+   *
+   * @default - none
+   */
+  readonly tags?: { [key: string]: string };
 }
 
 /** The whole wharf deployment: blob bucket, metadata table, and the registry function with its URL. */
@@ -63,6 +116,9 @@ export class WharfStack extends Stack {
   readonly blobs: BlobBucket;
   readonly metadata: MetadataTable;
   readonly registry: RegistryFunction;
+  readonly operations: Operations;
+  /** Present when CloudFront is in front (cloudFront: true, or a domainName). */
+  readonly edge?: RegistryEdge;
 
   constructor(scope: Construct, id: string, props: WharfStackProps = {}) {
     super(scope, id, props);
@@ -91,11 +147,47 @@ export class WharfStack extends Stack {
         'every key in the registry bucket; the wildcard is confined to this one bucket.',
     });
 
-    const url = this.registry.functionUrl.url; // https://<id>.lambda-url.<region>.on.aws/
-    const host = Fn.select(2, Fn.split('/', url));
+    this.operations = new Operations(this, 'Operations', {
+      function: this.registry.function,
+      blobs: this.blobs,
+      metadata: this.metadata,
+      alarmEmail: props.alarmEmail,
+      gcSchedule: props.gcSchedule,
+    });
+
+    if (props.cloudFront ?? props.domainName !== undefined) {
+      this.edge = new RegistryEdge(this, 'Edge', {
+        functionUrl: this.registry.functionUrl,
+        domainName: props.domainName,
+        certificateArn: props.certificateArn,
+      });
+    }
+
+    for (const [key, value] of Object.entries(props.tags ?? {})) Tags.of(this).add(key, value);
+
+    const functionUrl = this.registry.functionUrl.url; // https://<id>.lambda-url.<region>.on.aws/
+    let host: string;
+    let url: string;
+    let via: string;
+    if (this.edge && props.domainName) {
+      host = props.domainName;
+      url = `https://${props.domainName}/`;
+      via = 'the custom domain on CloudFront';
+    } else if (this.edge) {
+      host = this.edge.distribution.distributionDomainName;
+      url = Fn.join('', ['https://', host, '/']);
+      via = 'CloudFront';
+    } else {
+      host = Fn.select(2, Fn.split('/', functionUrl));
+      url = functionUrl;
+      via = 'the Lambda Function URL';
+    }
+    const noAuthYet =
+      'Authentication is not implemented yet (a later release adds it): until then the registry accepts ' +
+      'anonymous requests from anyone who knows the URL, and this login is not needed.';
 
     new CfnOutput(this, 'RegistryUrl', {
-      description: 'Base URL of the OCI distribution API (the Lambda Function URL)',
+      description: `Base URL of the OCI distribution API (${via})`,
       value: url,
     });
     new CfnOutput(this, 'RegistryHost', {
@@ -103,16 +195,33 @@ export class WharfStack extends Stack {
       value: host,
     });
     new CfnOutput(this, 'LoginCommand', {
-      description:
-        'How to log docker in. Authentication is not implemented yet (a later release adds it): ' +
-        'until then the registry accepts anonymous requests and this login is not needed.',
+      description: `How to log docker in. ${noAuthYet}`,
       value: Fn.join('', ['docker login ', host]),
     });
+    new CfnOutput(this, 'SkopeoLoginCommand', {
+      description: `How to log skopeo in. ${noAuthYet}`,
+      value: Fn.join('', ['skopeo login ', host]),
+    });
+    if (this.edge) {
+      new CfnOutput(this, 'FunctionUrl', {
+        description: 'The Function URL behind CloudFront (also reachable directly)',
+        value: functionUrl,
+      });
+      new CfnOutput(this, 'DistributionDomainName', {
+        description: 'Point the custom domain (CNAME or Route 53 alias) at this name',
+        value: this.edge.distribution.distributionDomainName,
+      });
+    }
+    new CfnOutput(this, 'DashboardName', { value: this.operations.dashboard.dashboardName });
     new CfnOutput(this, 'BucketName', { value: this.blobs.bucket.bucketName });
     new CfnOutput(this, 'TableName', { value: this.metadata.table.tableName });
     new CfnOutput(this, 'FunctionName', { value: this.registry.function.functionName });
   }
 }
+
+const HOST_NAME = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/i;
+const CERTIFICATE_ARN = /^arn:aws[a-z-]*:acm:us-east-1:\d{12}:certificate\/[0-9a-f-]+$/;
+const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 
 /** Throws on a prop that would fail at deploy time (or deploy something nonsensical). */
 function validateProps(props: WharfStackProps): void {
@@ -136,6 +245,36 @@ function validateProps(props: WharfStackProps): void {
   const architectures = [lambda.Architecture.ARM_64.name, lambda.Architecture.X86_64.name];
   if (props.architecture !== undefined && !architectures.includes(props.architecture.name)) {
     problems.push(`architecture must be ARM_64 or X86_64, got ${props.architecture.name}`);
+  }
+
+  const literal = (v: string | undefined): v is string => v !== undefined && !Token.isUnresolved(v);
+  if (literal(props.domainName) && !HOST_NAME.test(props.domainName)) {
+    problems.push(`domainName must be a fully qualified host name like registry.example.com, got "${props.domainName}"`);
+  }
+  if (props.domainName !== undefined && props.cloudFront === false) {
+    problems.push('domainName needs CloudFront (a Function URL cannot take a custom domain); drop cloudFront: false');
+  }
+  if (props.domainName !== undefined && props.certificateArn === undefined) {
+    problems.push('domainName requires certificateArn: an ACM certificate in us-east-1 covering the domain');
+  }
+  if (props.certificateArn !== undefined && props.domainName === undefined) {
+    problems.push('certificateArn is only used with a domainName');
+  }
+  if (literal(props.certificateArn) && !CERTIFICATE_ARN.test(props.certificateArn)) {
+    problems.push(
+      `certificateArn must be an ACM certificate ARN in us-east-1 (CloudFront reads certificates there only), got "${props.certificateArn}"`,
+    );
+  }
+  if (literal(props.alarmEmail) && !EMAIL.test(props.alarmEmail)) {
+    problems.push(`alarmEmail must be an email address, got "${props.alarmEmail}"`);
+  }
+  for (const [key, value] of Object.entries(props.tags ?? {})) {
+    if (key.length < 1 || key.length > 128 || key.toLowerCase().startsWith('aws:')) {
+      problems.push(`tag key "${key}" must be 1–128 characters and not start with aws:`);
+    }
+    if (typeof value !== 'string' || value.length > 256) {
+      problems.push(`tag "${key}" must have a string value of at most 256 characters`);
+    }
   }
 
   if (problems.length > 0) {
