@@ -213,6 +213,7 @@ export class WharfStack extends Stack {
       });
     }
     new CfnOutput(this, 'DashboardName', { value: this.operations.dashboard.dashboardName });
+    new CfnOutput(this, 'LogGroupName', { value: this.registry.logGroup.logGroupName });
     new CfnOutput(this, 'BucketName', { value: this.blobs.bucket.bucketName });
     new CfnOutput(this, 'TableName', { value: this.metadata.table.tableName });
     new CfnOutput(this, 'FunctionName', { value: this.registry.function.functionName });

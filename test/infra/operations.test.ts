@@ -199,6 +199,8 @@ describe('operations (default stack)', () => {
       Value: { 'Fn::Join': ['', ['skopeo login ', host]] },
       Description: Match.stringLikeRegexp('not implemented yet'),
     });
+    s.template.hasOutput('DashboardName', { Value: { Ref: onlyResource(s.template, 'AWS::CloudWatch::Dashboard').id } });
+    s.template.hasOutput('LogGroupName', { Value: { Ref: onlyResource(s.template, 'AWS::Logs::LogGroup').id } });
   });
 });
 
