@@ -77,7 +77,7 @@ describe('npm run start:lambda (bundled handler behind a local Function URL)', {
     expect(res.status).toBe(200);
     expect(res.headers.get('x-amzn-requestid')).toMatch(/^[0-9a-f-]{36}$/);
     // The line is written once the response is sent: give it a moment.
-    for (let i = 0; i < 50 && !/GET \/v2\/\?probe=log-line -> 200 /.test(server.logs()); i++) {
+    for (let i = 0; i < 250 && !/GET \/v2\/\?probe=log-line -> 200 /.test(server.logs()); i++) {
       await new Promise((r) => setTimeout(r, 20));
     }
     expect(server.logs()).toMatch(/GET \/v2\/\?probe=log-line -> 200 \d+B \d+ms/);

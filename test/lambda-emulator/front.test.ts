@@ -134,7 +134,7 @@ describe('limits and errors', () => {
     const started = Date.now();
     const res = await fetch(slow.url);
     expect(res.status).toBe(502);
-    expect(Date.now() - started).toBeLessThan(3000);
+    expect(Date.now() - started).toBeLessThan(10_000);
     expect(slow.lines.join('\n')).toMatch(/Task timed out after 0\.10 seconds/);
   });
 
