@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { HANDLER_BUNDLING } from '../bundling.js';
@@ -17,13 +17,6 @@ export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url
 
 /** The Lambda adapter of the registry: turns Function URL (payload v2) events into registry calls. */
 export const DEFAULT_HANDLER_ENTRY = path.join(REPO_ROOT, 'functions', 'adapters', 'lambda', 'handler.ts');
-
-/**
- * Lets the ESM bundle load the CommonJS dependencies esbuild inlines (they call `require` for Node
- * built-ins, which ESM does not define).
- */
-export const ESM_REQUIRE_BANNER =
-  "import { createRequire } from 'module'; const require = createRequire(import.meta.url);";
 
 export interface RegistryFunctionProps {
   readonly blobs: BlobBucket;
