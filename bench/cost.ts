@@ -176,7 +176,7 @@ export function costFigures(all: ScenarioCounts[]): Figure[] {
     return c;
   };
   const out: Figure[] = [];
-  const usd = (x: number) => Math.round(x * 10000) / 10000;
+  const usd = (x: number) => Math.round(x * 1e6) / 1e6;
 
   // A pull as clients make it: the version check, then the manifest and blob GETs.
   const pull = merge(by('version-check'), by('pull'));
