@@ -30,6 +30,7 @@ import { S3BlobStore } from '../functions/storage/s3/blob-store.js';
 import { startAwsLocal } from '../test/support/aws-local.js';
 import { figure, type Figure } from './stats.js';
 import { costFigures } from './cost.js';
+import { functionUrlEvent as event } from '../test/support/function-url-event.js';
 
 const SUITE = 'aws-calls';
 const TARGET = 'wharf lambda (aws-local)';
@@ -130,25 +131,6 @@ function requestUnits(command: string, input: Record<string, unknown>): { rru: n
 }
 
 const sha256 = (b: Uint8Array) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
-
-function event(
-  method: string,
-  pathAndQuery: string,
-  opts: { headers?: Record<string, string>; body?: Buffer; text?: boolean } = {},
-): FunctionUrlEvent {
-  const [rawPath = '', rawQueryString = ''] = pathAndQuery.split('?');
-  const headers: Record<string, string> = { host: 'abc123.lambda-url.us-east-1.on.aws', 'x-forwarded-proto': 'https', ...opts.headers };
-  if (opts.body) headers['content-length'] = String(opts.body.length);
-  return {
-    version: '2.0',
-    rawPath,
-    rawQueryString,
-    headers,
-    body: opts.body ? opts.body.toString(opts.text ? 'utf8' : 'base64') : undefined,
-    isBase64Encoded: opts.body !== undefined && !opts.text,
-    requestContext: { domainName: 'abc123.lambda-url.us-east-1.on.aws', http: { method, path: rawPath } },
-  };
-}
 
 function expectStatus(what: string, result: FunctionUrlResult, status: number): FunctionUrlResult {
   if (result.statusCode !== status) {

@@ -7,33 +7,14 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createFunctionUrlHandler, type FunctionUrlHandler } from '../../functions/adapters/lambda/handler.js';
-import type { FunctionUrlEvent } from '../../functions/adapters/lambda/events.js';
 import { createRegistry } from '../../functions/registry/app.js';
 import { defaultRegistryConfig } from '../../functions/registry/context.js';
 import { DynamoMetadataStore } from '../../functions/storage/dynamodb/metadata-store.js';
 import { S3BlobStore } from '../../functions/storage/s3/blob-store.js';
 import { startAwsLocal, type AwsLocal } from '../support/aws-local.js';
+import { functionUrlEvent as event } from '../support/function-url-event.js';
 
 const sha256 = (b: Uint8Array) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
-
-function event(
-  method: string,
-  pathAndQuery: string,
-  opts: { headers?: Record<string, string>; body?: Buffer; text?: boolean } = {},
-): FunctionUrlEvent {
-  const [rawPath, rawQueryString = ''] = pathAndQuery.split('?');
-  const headers: Record<string, string> = { host: 'abc123.lambda-url.us-east-1.on.aws', 'x-forwarded-proto': 'https', ...opts.headers };
-  if (opts.body) headers['content-length'] = String(opts.body.length);
-  return {
-    version: '2.0',
-    rawPath,
-    rawQueryString,
-    headers,
-    body: opts.body ? opts.body.toString(opts.text ? 'utf8' : 'base64') : undefined,
-    isBase64Encoded: opts.body !== undefined && !opts.text,
-    requestContext: { domainName: 'abc123.lambda-url.us-east-1.on.aws', http: { method, path: rawPath } },
-  };
-}
 
 describe('Lambda Function URL handler on S3 + DynamoDB', () => {
   let aws: AwsLocal;
