@@ -2,6 +2,7 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { WharfConfig } from '../config.js';
 import type { Backend } from './backends.js';
+import { DynamoAuthStore } from './dynamodb/auth-store.js';
 import { DynamoMetadataStore } from './dynamodb/metadata-store.js';
 import { S3BlobStore } from './s3/blob-store.js';
 import { createS3Client } from './s3/s3-client.js';
@@ -12,6 +13,7 @@ export function openAwsBackend(aws: WharfConfig['aws']): Backend {
   return {
     blobs: new S3BlobStore({ client: s3, bucket: aws.bucket }),
     meta: new DynamoMetadataStore({ client: dynamo, table: aws.table }),
+    auth: new DynamoAuthStore({ client: dynamo, table: aws.table }),
     async close() {
       s3.destroy();
       dynamo.destroy();

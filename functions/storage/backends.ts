@@ -5,11 +5,13 @@
  */
 import type { WharfConfig } from '../config.js';
 import type { SignedBlobUrls } from '../registry/context.js';
-import type { BlobStore, MetadataStore } from './types.js';
+import type { AuthStore, BlobStore, MetadataStore } from './types.js';
 
 export interface Backend {
   blobs: BlobStore;
   meta: MetadataStore;
+  /** Users, robots, the access policy, failed-login counters (same database or table as `meta`). */
+  auth: AuthStore;
   signedBlobUrls?: SignedBlobUrls;
   close(): Promise<void>;
 }

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import type { Backend } from './backends.js';
 import { FsBlobStore } from './fs/blob-store.js';
 import { verifyBlobUrlSignature } from './fs/signed-url.js';
+import { SqliteAuthStore } from './sqlite/auth-store.js';
 import { SqliteMetadataStore } from './sqlite/metadata-store.js';
 
 /** The key that signs blob URLs is made on first start and kept, so URLs survive a restart. */
@@ -23,13 +24,16 @@ export function openEmbeddedBackend(dataDir: string, opts: { fsync?: boolean } =
   mkdirSync(dataDir, { recursive: true });
   const signingKey = loadSigningKey(dataDir);
   const meta = new SqliteMetadataStore({ path: join(dataDir, 'metadata.db') });
+  const auth = new SqliteAuthStore({ path: join(dataDir, 'metadata.db') });
   return {
     blobs: new FsBlobStore({ root: dataDir, signingKey, fsync: opts.fsync }),
     meta,
+    auth,
     signedBlobUrls: {
       verify: (digest, expires, signature, nowMs) => verifyBlobUrlSignature(signingKey, digest, expires, signature, nowMs),
     },
     async close() {
+      auth.close();
       meta.close();
     },
   };

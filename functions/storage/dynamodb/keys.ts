@@ -14,6 +14,10 @@
  *   REPO#<name>        UPLOAD#<id>                      upload session fields, ttl
  *   TOMBSTONES         <name>#<digest>                  repository, digest, blobs, manifests,
  *                                                       subject, deletedAt
+ *   AUTH#PRINCIPALS    <name>                           kind, secretHash, admin (BOOL), grants
+ *                                                       (JSON S), generation, createdAt
+ *   AUTH#POLICY        POLICY                           publicPatterns (L of S), iamMappings (JSON S)
+ *   AUTH#LOGIN_FAILURES <name>                          count, since, ttl
  *
  * Why this shape:
  * - One partition per repository: a repository's tags, manifests and links are one Query away, and
@@ -30,6 +34,12 @@
  *   single Query; deletions are rare enough for one partition's throughput.
  * - Upload sessions carry `ttl` (epoch seconds) for DynamoDB's lazy TTL deletion; readers also
  *   treat `expiresAt <= now` as absent.
+ *
+ * - Access control (auth-store.ts) lives in its own AUTH# partitions, apart from every REPO#
+ *   partition: principals in one partition ordered by name (listing is one Query, "any principal?"
+ *   a Query with Limit 1; principals are few), the registry-wide policy as one item, and failed-
+ *   login counters with `ttl` = end of their window, so DynamoDB removes stale ones (readers also
+ *   treat a window that began before `now - windowMs` as absent).
  *
  * Repository names and tags cannot contain '#' (OCI grammar), so '#' is a safe separator.
  */
@@ -62,6 +72,9 @@ export const MAX_INLINE_MANIFEST_BYTES = 300 * 1024;
 
 export const CATALOG_PK = 'REPOS';
 export const TOMBSTONES_PK = 'TOMBSTONES';
+export const PRINCIPALS_PK = 'AUTH#PRINCIPALS';
+export const POLICY_PK = 'AUTH#POLICY';
+export const LOGIN_FAILURES_PK = 'AUTH#LOGIN_FAILURES';
 
 export const SK_PREFIX = {
   blob: 'BLOB#',
@@ -94,4 +107,7 @@ export const keys = {
   tag: (repository: string, tag: string): Key => ({ pk: repoPk(repository), sk: SK_PREFIX.tag + tag }),
   upload: (repository: string, id: string): Key => ({ pk: repoPk(repository), sk: SK_PREFIX.upload + id }),
   tombstone: (repository: string, digest: string): Key => ({ pk: TOMBSTONES_PK, sk: `${repository}#${digest}` }),
+  principal: (name: string): Key => ({ pk: PRINCIPALS_PK, sk: name }),
+  policy: (): Key => ({ pk: POLICY_PK, sk: 'POLICY' }),
+  loginFailures: (name: string): Key => ({ pk: LOGIN_FAILURES_PK, sk: name }),
 };
