@@ -215,3 +215,73 @@ export interface MetadataStore {
   /** Deletes the session; false when it was not there. */
   deleteUpload(repository: string, id: string): Promise<boolean>;
 }
+
+/* ------------------------------------------------------------------------------------------------
+ * Access control store (users, robot accounts, the registry-wide policy, failed-login counters)
+ * --------------------------------------------------------------------------------------------- */
+
+export type Action = 'pull' | 'push' | 'delete';
+
+/** Actions on every repository a pattern matches: `*` (all), `team-a/*` (prefix), or an exact name. */
+export interface Grant {
+  pattern: string;
+  actions: Action[];
+}
+
+/** A user (password) or a robot account (generated secret). Names are unique across both kinds. */
+export interface PrincipalRecord {
+  name: string;
+  kind: 'user' | 'robot';
+  /** `scrypt$N$r$p$salt$hash` for users, `sha256$hash` for robots' high-entropy secrets (auth/secrets.ts). */
+  secretHash: string;
+  /** Every action on every repository, the full catalog, and the admin CLI's rights through the API. */
+  admin: boolean;
+  grants: Grant[];
+  /** Bumped when the secret changes: refresh tokens carry it, so older ones stop working. */
+  generation: number;
+  createdAt: number;
+}
+
+/** Maps AWS principals (IAM login) to grants: `arn:aws:iam::123456789012:role/ci-*`. */
+export interface IamMapping {
+  principalPattern: string;
+  grants: Grant[];
+}
+
+/** The registry-wide part of the policy: one record. */
+export interface AccessPolicy {
+  /** Repository patterns anyone may pull without credentials. */
+  publicPatterns: string[];
+  iamMappings: IamMapping[];
+}
+
+export interface LoginFailures {
+  /** Failed attempts since `since` (ms epoch). */
+  count: number;
+  since: number;
+}
+
+export interface AuthStore {
+  getPrincipal(name: string): Promise<PrincipalRecord | undefined>;
+  /** Creates or replaces. */
+  putPrincipal(record: PrincipalRecord): Promise<void>;
+  /** False when it was not there. */
+  deletePrincipal(name: string): Promise<boolean>;
+  /** Every principal, ordered by name. */
+  listPrincipals(): Promise<PrincipalRecord[]>;
+  /** Cheap: whether any user or robot exists (decides whether `npm start` enforces auth). */
+  hasPrincipals(): Promise<boolean>;
+
+  /** The policy; an empty one ({ publicPatterns: [], iamMappings: [] }) when never written. */
+  getPolicy(): Promise<AccessPolicy>;
+  putPolicy(policy: AccessPolicy): Promise<void>;
+
+  /**
+   * Counts one failed login for `name`: when the stored window began before `now - windowMs`, the
+   * count restarts at 1 with `since = now`. Atomic against concurrent failures. Returns the new state.
+   */
+  recordLoginFailure(name: string, now: number, windowMs: number): Promise<LoginFailures>;
+  /** The current state, or undefined when none (or its window ended before `now - windowMs`). */
+  getLoginFailures(name: string, now: number, windowMs: number): Promise<LoginFailures | undefined>;
+  clearLoginFailures(name: string): Promise<void>;
+}
