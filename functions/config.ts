@@ -2,6 +2,8 @@
  * Configuration from the environment, parsed once into a typed, frozen object. Every variable is
  * listed in the README. Bad values fail at start-up with a message naming the variable.
  */
+import { join } from 'node:path';
+import { defaultAuthOptions } from './auth/auth.js';
 import { defaultRegistryConfig, type RegistryConfig } from './registry/context.js';
 
 export interface WharfConfig {
@@ -23,6 +25,26 @@ export interface WharfConfig {
     dynamodbEndpoint?: string;
   };
   registry: RegistryConfig;
+  /** Access control (auth/auth.ts, README "Access control"). */
+  auth: {
+    /** `on`, or `auto`: on once a user or robot exists. `serve` forces `on` off loopback. */
+    mode: 'on' | 'auto';
+    service: string;
+    accessTokenTtlSeconds: number;
+    refreshTokenTtlSeconds: number;
+    iamPasswordTtlSeconds: number;
+    failureLimit: number;
+    failureWindowSeconds: number;
+    /** A KMS key (id or ARN) that signs tokens; without it, a key file. */
+    signingKeyId?: string;
+    kmsEndpoint?: string;
+    /** The key file: made on first start (default DATA_DIR/token-signing-key.pem). */
+    signingKeyFile: string;
+    /** The AWS_IAM Function URL that issues IAM passwords (served at GET /_wharf/iam). */
+    iamLoginUrl?: string;
+    /** This function serves only IAM login (the second Function URL of the stack). */
+    iamLoginOnly: boolean;
+  };
 }
 
 type Env = Record<string, string | undefined>;
@@ -43,11 +65,15 @@ export function loadConfig(env: Env = process.env): Readonly<WharfConfig> {
     throw new Error('WHARF_BACKEND=aws needs BUCKET_NAME and TABLE_NAME');
   }
   const d = defaultRegistryConfig;
+  const a = defaultAuthOptions;
+  const authMode = env.AUTH || 'auto';
+  if (authMode !== 'on' && authMode !== 'auto') throw new Error(`AUTH must be on or auto, got ${authMode}`);
+  const dataDir = env.DATA_DIR || './data';
   const config: WharfConfig = {
     backend,
     host: env.HOST || '127.0.0.1',
     port: integer(env, 'PORT', 5000),
-    dataDir: env.DATA_DIR || './data',
+    dataDir,
     dataFsync: ['1', 'true', 'yes'].includes((env.DATA_FSYNC ?? '').toLowerCase()),
     tls: env.TLS_CERT && env.TLS_KEY ? { certFile: env.TLS_CERT, keyFile: env.TLS_KEY } : undefined,
     publicUrl: env.PUBLIC_URL?.replace(/\/+$/, '') || undefined,
@@ -66,6 +92,20 @@ export function loadConfig(env: Env = process.env): Readonly<WharfConfig> {
       inlineManifestBytes: integer(env, 'INLINE_MANIFEST_BYTES', d.inlineManifestBytes, 0),
       pageSizeDefault: integer(env, 'PAGE_SIZE_DEFAULT', d.pageSizeDefault, 1),
       pageSizeMax: integer(env, 'PAGE_SIZE_MAX', d.pageSizeMax, 1),
+    },
+    auth: {
+      mode: authMode,
+      service: env.AUTH_SERVICE || a.service,
+      accessTokenTtlSeconds: integer(env, 'TOKEN_TTL_SECONDS', a.accessTokenTtlSeconds, 60),
+      refreshTokenTtlSeconds: integer(env, 'REFRESH_TOKEN_TTL_SECONDS', a.refreshTokenTtlSeconds, 60),
+      iamPasswordTtlSeconds: integer(env, 'IAM_PASSWORD_TTL_SECONDS', a.iamPasswordTtlSeconds, 60),
+      failureLimit: integer(env, 'LOGIN_FAILURE_LIMIT', a.failureLimit, 1),
+      failureWindowSeconds: integer(env, 'LOGIN_FAILURE_WINDOW_SECONDS', a.failureWindowSeconds, 1),
+      signingKeyId: env.SIGNING_KEY_ID || undefined,
+      kmsEndpoint: env.KMS_ENDPOINT || undefined,
+      signingKeyFile: env.SIGNING_KEY_FILE || join(dataDir, 'token-signing-key.pem'),
+      iamLoginUrl: env.IAM_LOGIN_URL?.replace(/\/+$/, '') || undefined,
+      iamLoginOnly: ['1', 'true', 'yes'].includes((env.IAM_LOGIN_ONLY ?? '').toLowerCase()),
     },
   };
   return Object.freeze(config);

@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { createServer } from '../adapters/node/server.js';
 import { loadConfig } from '../config.js';
 import { createRegistry } from '../registry/app.js';
+import { openAuth } from '../auth/open-auth.js';
 import { openBackend } from '../storage/backends.js';
 
 const SHUTDOWN_GRACE_MS = 30_000;
@@ -14,11 +15,15 @@ const SHUTDOWN_GRACE_MS = 30_000;
 export async function serve(env: NodeJS.ProcessEnv = process.env): Promise<void> {
   const config = loadConfig(env);
   const backend = await openBackend(config);
+  // No open registry on a network: off loopback, credentials are required even with no users yet.
+  const mode = isLoopback(config.host) ? config.auth.mode : 'on';
+  const auth = await openAuth(config, backend.auth, mode);
   const registry = createRegistry({
     blobs: backend.blobs,
     meta: backend.meta,
     config: config.registry,
     signedBlobUrls: backend.signedBlobUrls,
+    auth,
   });
   const server = createServer(registry, { tls: config.tls, publicUrl: config.publicUrl });
   await new Promise<void>((resolve, reject) => {
@@ -29,6 +34,11 @@ export async function serve(env: NodeJS.ProcessEnv = process.env): Promise<void>
   const scheme = config.tls ? 'https' : 'http';
   const where = config.backend === 'aws' ? `s3://${config.aws.bucket} + dynamodb:${config.aws.table}` : config.dataDir;
   console.log(`wharf listening on ${scheme}://${config.host}:${port} (data: ${where})`);
+  console.log(
+    mode === 'on'
+      ? 'access control: on (credentials required; add users with: wharf users add NAME)'
+      : 'access control: auto (open until the first user is added with: wharf users add NAME)',
+  );
   console.log(`push with: skopeo copy${config.tls ? '' : ' --dest-tls-verify=false'} oci:DIR docker://${config.host}:${port}/REPOSITORY:TAG`);
 
   let stopping = false;
@@ -47,4 +57,9 @@ export async function serve(env: NodeJS.ProcessEnv = process.env): Promise<void>
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+}
+
+/** 127.0.0.0/8, ::1 and localhost: the only binds that stay open without users. */
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
 }

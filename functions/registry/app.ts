@@ -4,6 +4,7 @@
  * errors become the spec's JSON error bodies, and where the headers every response carries are set.
  */
 import { ConflictError, DigestMismatchError, SizeMismatchError, StorageError, TooLargeError } from '../storage/types.js';
+import { OPEN_CALLER } from '../auth/caller.js';
 import type { Context, RegistryDeps } from './context.js';
 import { RegistryError } from './errors.js';
 import { json, type RegistryRequest, type RegistryResponse } from './http.js';
@@ -38,7 +39,12 @@ export function createRegistry(deps: RegistryDeps): Registry {
         if (match.route.hasName && !isRepositoryName(match.params.name)) {
           throw new RegistryError('NAME_INVALID', undefined, { name: match.params.name.slice(0, 300) });
         }
-        const ctx: Context = { req, deps: full };
+        let caller = OPEN_CALLER;
+        if (match.route.access && full.auth) {
+          const { required, scope } = match.route.access(match.params, method, req.query);
+          caller = await full.auth.authorize(req, required, scope ?? required);
+        }
+        const ctx: Context = { req, caller, deps: full };
         response = await handler(ctx, match.params);
       } catch (error) {
         response = errorResponse(error, req.method);

@@ -1,4 +1,6 @@
 /** What every handler receives: the request, the storage ports and the configuration. */
+import type { Auth } from '../auth/auth.js';
+import type { Caller } from '../auth/caller.js';
 import type { BlobStore, MetadataStore } from '../storage/types.js';
 import type { RegistryRequest } from './http.js';
 
@@ -39,11 +41,15 @@ export interface RegistryDeps {
   meta: MetadataStore;
   config: RegistryConfig;
   signedBlobUrls?: SignedBlobUrls;
+  /** Access control; without it the registry is open (tests of the core, the open `npm start`). */
+  auth?: Auth;
   /** Injectable clock (ms since epoch) for tests of expiry. */
   now?: () => number;
 }
 
 export interface Context {
   req: RegistryRequest;
+  /** Who is asking, and what they may do beyond the route's own scope (auth/caller.ts). */
+  caller: Caller;
   deps: Required<Pick<RegistryDeps, 'now'>> & RegistryDeps;
 }

@@ -15,6 +15,11 @@ export interface RegistryRequest {
   body: ByteStream | null;
   /** `scheme://host[:port]` as the client sees it, for absolute URLs (signed blob URLs). */
   baseUrl: string;
+  /**
+   * The IAM principal AWS authenticated (Function URL with AWS_IAM auth: requestContext.authorizer
+   * .iam.userArn). Only the Lambda adapter sets it, and only AWS can put it in an event.
+   */
+  iamPrincipalArn?: string;
 }
 
 export interface RegistryResponse {

@@ -3,15 +3,18 @@
  * A pattern captures `name` (which may contain slashes) and a `reference`; routes.ts decodes and
  * validates the name once, so handlers get a valid repository name.
  */
+import { CATALOG, type AccessEntry } from '../auth/scope.js';
 import type { Context } from './context.js';
 import type { RegistryResponse } from './http.js';
 import { checkApiVersion } from './handlers/base.js';
+import { isRepositoryName } from './oci/reference.js';
 import { serveSignedBlob } from './handlers/blob-download.js';
 import { deleteBlob, getBlob, headBlob } from './handlers/blobs.js';
 import { listRepositories } from './handlers/catalog.js';
 import { deleteManifest, getManifest, putManifest } from './handlers/manifests.js';
 import { listReferrers } from './handlers/referrers.js';
 import { listTags } from './handlers/tags.js';
+import { authInfo, iamLogin, issueToken } from './handlers/auth.js';
 import {
   cancelBlobUpload,
   getBlobUploadStatus,
@@ -34,6 +37,29 @@ export interface Route {
   /** Whether the first capture is a repository name (checked against the grammar). */
   hasName: boolean;
   methods: Partial<Record<string, Handler>>;
+  /**
+   * What the caller must hold (auth/auth.ts), by method; `scope` is what the 401 challenge asks for
+   * when it differs (a push asks for pull,push, as clients do). Absent: a public route.
+   */
+  access?: (params: RouteParams, method: string, query: URLSearchParams) => { required: AccessEntry[]; scope?: AccessEntry[] };
+}
+
+const repo = (name: string, ...actions: string[]): AccessEntry => ({ type: 'repository', name, actions });
+
+/** pull for reads, delete for DELETE, push for the rest; a push challenge asks for pull,push. */
+function byMethod(params: RouteParams, method: string): { required: AccessEntry[]; scope?: AccessEntry[] } {
+  if (method === 'GET' || method === 'HEAD') return { required: [repo(params.name, 'pull')] };
+  if (method === 'DELETE') return { required: [repo(params.name, 'delete')] };
+  return { required: [repo(params.name, 'push')], scope: [repo(params.name, 'pull', 'push')] };
+}
+
+/** Uploads need push; a mount also asks for pull on `from` (without it, the mount falls back). */
+function uploadAccess(params: RouteParams, method: string, query: URLSearchParams) {
+  if (method === 'DELETE') return { required: [repo(params.name, 'push')], scope: [repo(params.name, 'pull', 'push')] };
+  const from = query.get('from');
+  const scope = [repo(params.name, 'pull', 'push')];
+  if (from && from !== params.name && isRepositoryName(from)) scope.push(repo(from, 'pull'));
+  return { required: [repo(params.name, 'push')], scope };
 }
 
 const NAME = '(.+)';
@@ -45,18 +71,22 @@ export const routes: Route[] = [
     pattern: /^\/v2\/?$/,
     hasName: false,
     methods: { GET: checkApiVersion, HEAD: checkApiVersion },
+    // Any valid credentials: `docker login` checks them here.
+    access: () => ({ required: [] }),
   },
   {
     operation: 'catalog',
     pattern: /^\/v2\/_catalog$/,
     hasName: false,
     methods: { GET: listRepositories },
+    access: () => ({ required: [CATALOG] }),
   },
   {
     operation: 'upload',
     pattern: new RegExp(`^/v2/${NAME}/blobs/uploads/?$`),
     hasName: true,
     methods: { POST: (ctx, p) => startBlobUpload(ctx, p.name) },
+    access: uploadAccess,
   },
   {
     operation: 'upload-session',
@@ -68,6 +98,7 @@ export const routes: Route[] = [
       PUT: (ctx, p) => putBlobUploadComplete(ctx, p.name, p.reference),
       DELETE: (ctx, p) => cancelBlobUpload(ctx, p.name, p.reference),
     },
+    access: uploadAccess,
   },
   {
     operation: 'blob',
@@ -78,6 +109,7 @@ export const routes: Route[] = [
       HEAD: (ctx, p) => headBlob(ctx, p.name, p.reference),
       DELETE: (ctx, p) => deleteBlob(ctx, p.name, p.reference),
     },
+    access: byMethod,
   },
   {
     operation: 'manifest',
@@ -89,18 +121,21 @@ export const routes: Route[] = [
       PUT: (ctx, p) => putManifest(ctx, p.name, p.reference),
       DELETE: (ctx, p) => deleteManifest(ctx, p.name, p.reference),
     },
+    access: byMethod,
   },
   {
     operation: 'tags',
     pattern: new RegExp(`^/v2/${NAME}/tags/list$`),
     hasName: true,
     methods: { GET: (ctx, p) => listTags(ctx, p.name) },
+    access: byMethod,
   },
   {
     operation: 'referrers',
     pattern: new RegExp(`^/v2/${NAME}/referrers/${SEGMENT}$`),
     hasName: true,
     methods: { GET: (ctx, p) => listReferrers(ctx, p.name, p.reference) },
+    access: byMethod,
   },
   {
     operation: 'signed-blob',
@@ -110,6 +145,25 @@ export const routes: Route[] = [
       GET: (ctx, p) => serveSignedBlob(ctx, p.reference, false),
       HEAD: (ctx, p) => serveSignedBlob(ctx, p.reference, true),
     },
+  },
+  // Access control (auth/): public routes, each checks credentials of its own kind.
+  {
+    operation: 'token',
+    pattern: /^\/token$/,
+    hasName: false,
+    methods: { GET: issueToken, POST: issueToken },
+  },
+  {
+    operation: 'iam-login',
+    pattern: /^\/_wharf\/iam\/login$/,
+    hasName: false,
+    methods: { POST: iamLogin },
+  },
+  {
+    operation: 'auth-info',
+    pattern: /^\/_wharf\/iam$/,
+    hasName: false,
+    methods: { GET: authInfo },
   },
 ];
 

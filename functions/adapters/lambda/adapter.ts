@@ -6,7 +6,8 @@
 import type { RegistryRequest, RegistryResponse } from '../../registry/http.js';
 import type { FunctionUrlEvent, FunctionUrlResult } from './events.js';
 
-export function toRegistryRequest(event: FunctionUrlEvent): RegistryRequest {
+/** `publicUrl`: the URL clients use (a custom domain in front), when not the Host they send. */
+export function toRegistryRequest(event: FunctionUrlEvent, publicUrl?: string): RegistryRequest {
   const raw = event.body ? Buffer.from(event.body, event.isBase64Encoded ? 'base64' : 'utf8') : undefined;
   const forwardedProto = event.headers['x-forwarded-proto'] ?? 'https';
   return {
@@ -15,7 +16,8 @@ export function toRegistryRequest(event: FunctionUrlEvent): RegistryRequest {
     query: new URLSearchParams(event.rawQueryString),
     header: (name) => event.headers[name],
     body: raw && raw.length > 0 ? single(raw) : null,
-    baseUrl: `${forwardedProto}://${event.headers.host ?? event.requestContext.domainName}`,
+    baseUrl: publicUrl ?? `${forwardedProto}://${event.headers.host ?? event.requestContext.domainName}`,
+    iamPrincipalArn: event.requestContext.authorizer?.iam?.userArn,
   };
 }
 

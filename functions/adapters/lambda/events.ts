@@ -14,6 +14,8 @@ export interface FunctionUrlEvent {
     domainName: string;
     http: { method: string; path: string; protocol?: string; sourceIp?: string };
     requestId?: string;
+    /** Present only behind a Function URL with AWS_IAM auth: the caller AWS authenticated. */
+    authorizer?: { iam?: { userArn?: string; accountId?: string; callerId?: string } };
   };
 }
 

@@ -3,12 +3,15 @@
  * DynamoDB), configured by environment (BUCKET_NAME, TABLE_NAME, ...). The registry is built once
  * per execution environment and reused by warm invocations.
  */
+import { openAuth } from '../../auth/open-auth.js';
 import { loadConfig } from '../../config.js';
 import { createRegistry, type Registry } from '../../registry/app.js';
 import { openAwsBackend } from '../../storage/aws-backend.js';
 import { toFunctionUrlResult, toRegistryRequest } from './adapter.js';
 import type { FunctionUrlEvent, FunctionUrlResult } from './events.js';
 import { bodyBytes, requestMetrics } from './metrics.js';
+
+const IAM_LOGIN_PATH = '/_wharf/iam/login';
 
 export type FunctionUrlHandler = (event: FunctionUrlEvent) => Promise<FunctionUrlResult>;
 
@@ -17,10 +20,17 @@ export type FunctionUrlHandler = (event: FunctionUrlEvent) => Promise<FunctionUr
  * request: method, path, operation, status, ms, in CloudWatch Embedded Metric Format (metrics.ts),
  * so the request counts, errors and bytes per operation become CloudWatch metrics for free.
  */
-export function createFunctionUrlHandler(registry: Registry, log = console.log): FunctionUrlHandler {
+export function createFunctionUrlHandler(
+  registry: Registry,
+  log = console.log,
+  options: { publicUrl?: string; iamLoginOnly?: boolean } = {},
+): FunctionUrlHandler {
   return async (event) => {
     const started = Date.now();
-    const response = await registry.handle(toRegistryRequest(event));
+    const request = toRegistryRequest(event, options.publicUrl);
+    // The IAM login function's URL serves that one route: nothing else is reachable through it.
+    if (options.iamLoginOnly && event.rawPath !== IAM_LOGIN_PATH) request.path = '/_wharf/not-found';
+    const response = await registry.handle(request);
     const result = await toFunctionUrlResult(response, event.requestContext.http.method);
     log(
       JSON.stringify(
@@ -71,7 +81,18 @@ export async function handleScheduledJob(event: ScheduledJobEvent, log = console
   return { ok: false, job: event.wharf, reason };
 }
 
-let deployed: FunctionUrlHandler | undefined;
+/** Built once per execution environment (a promise: concurrent first invocations share it). */
+let deployed: Promise<FunctionUrlHandler> | undefined;
+
+async function buildDeployed(): Promise<FunctionUrlHandler> {
+  const config = loadConfig({ WHARF_BACKEND: 'aws', ...process.env });
+  const { blobs, meta, auth: store } = openAwsBackend(config.aws);
+  const auth = await openAuth(config, store);
+  return createFunctionUrlHandler(createRegistry({ blobs, meta, config: config.registry, auth }), console.log, {
+    publicUrl: config.publicUrl,
+    iamLoginOnly: config.auth.iamLoginOnly,
+  });
+}
 
 export async function handler(event: FunctionUrlEvent): Promise<FunctionUrlResult>;
 export async function handler(event: ScheduledJobEvent): Promise<ScheduledJobResult>;
@@ -80,10 +101,9 @@ export async function handler(
 ): Promise<FunctionUrlResult | ScheduledJobResult> {
   // Before building the registry: a scheduled job needs no request plumbing.
   if (isScheduledJob(event)) return handleScheduledJob(event);
-  if (!deployed) {
-    const config = loadConfig({ WHARF_BACKEND: 'aws', ...process.env });
-    const { blobs, meta } = openAwsBackend(config.aws);
-    deployed = createFunctionUrlHandler(createRegistry({ blobs, meta, config: config.registry }));
-  }
-  return deployed(event);
+  deployed ??= buildDeployed().catch((error: unknown) => {
+    deployed = undefined;
+    throw error;
+  });
+  return (await deployed)(event);
 }

@@ -39,17 +39,20 @@ export async function startBlobUpload(ctx: Context, name: string): Promise<Regis
 }
 
 /**
- * Cross-repository mount (end-11): link the blob when `from` has it. Without `from` (spec 1.1
- * "automatic content discovery"), link it when the registry stores it at all. False: fall back to
+ * Cross-repository mount (end-11): link the blob when `from` has it and the caller may pull `from`.
+ * Without `from` (spec 1.1 "automatic content discovery"), link it when the registry stores it at
+ * all, but only for a caller who may pull every repository (we cannot tell which ones hold it). False: fall back to
  * an ordinary upload session, as the spec asks.
  */
 async function mountBlob(ctx: Context, name: string, digest: string, from: string | null): Promise<boolean> {
   const { meta, blobs } = ctx.deps;
   let size: number | undefined;
+  // With access control, a mount reads only what the caller may pull, so it reveals nothing.
   if (from !== null) {
-    if (!isRepositoryName(from)) return false;
+    if (!isRepositoryName(from) || !ctx.caller.can(from, 'pull')) return false;
     size = (await meta.getBlobLink(from, digest))?.size;
   } else {
+    if (!ctx.caller.readsEverything) return false;
     size = (await blobs.stat(digest))?.size;
   }
   if (size === undefined) return false;
