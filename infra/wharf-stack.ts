@@ -1,14 +1,16 @@
-import { CfnOutput, Fn, RemovalPolicy, Stack, type StackProps, Tags, Token, Validations } from 'aws-cdk-lib';
+import { Aws, CfnOutput, Fn, RemovalPolicy, Stack, type StackProps, Tags, Token, Validations } from 'aws-cdk-lib';
 import type * as events from 'aws-cdk-lib/aws-events';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import type { Construct } from 'constructs';
 import { BlobBucket } from './constructs/blob-bucket.js';
+import { IamLoginFunction } from './constructs/iam-login-function.js';
 import { MetadataTable } from './constructs/metadata-table.js';
 import { Operations } from './constructs/operations.js';
 import { RegistryEdge } from './constructs/registry-edge.js';
 import { RegistryFunction } from './constructs/registry-function.js';
+import { TokenSigningKey } from './constructs/token-signing-key.js';
 
 export interface WharfStackProps extends StackProps {
   /**
@@ -43,7 +45,7 @@ export interface WharfStackProps extends StackProps {
   readonly presignExpirySeconds?: number;
 
   /**
-   * What happens to stored data (blob bucket, metadata table, log group) when the stack is deleted
+   * What happens to stored data (blob bucket, metadata table, log group, token signing key) when the stack is deleted
    * or a resource is replaced. RETAIN also enables DynamoDB deletion protection. DESTROY is meant
    * for throwaway stacks; the bucket must be emptied before CloudFormation can delete it.
    * SNAPSHOT is rejected (neither S3 nor DynamoDB supports it).
@@ -116,6 +118,10 @@ export class WharfStack extends Stack {
   readonly blobs: BlobBucket;
   readonly metadata: MetadataTable;
   readonly registry: RegistryFunction;
+  /** The KMS key that signs registry tokens. */
+  readonly signingKey: TokenSigningKey;
+  /** The AWS_IAM Function URL where callers with AWS credentials exchange them for a token. */
+  readonly iamLogin: IamLoginFunction;
   readonly operations: Operations;
   /** Present when CloudFront is in front (cloudFront: true, or a domainName). */
   readonly edge?: RegistryEdge;
@@ -128,6 +134,7 @@ export class WharfStack extends Stack {
 
     this.blobs = new BlobBucket(this, 'Blobs', { removalPolicy });
     this.metadata = new MetadataTable(this, 'Metadata', { removalPolicy });
+    this.signingKey = new TokenSigningKey(this, 'TokenSigningKey', { removalPolicy });
     this.registry = new RegistryFunction(this, 'Registry', {
       blobs: this.blobs,
       metadata: this.metadata,
@@ -137,7 +144,17 @@ export class WharfStack extends Stack {
       presignExpirySeconds: props.presignExpirySeconds,
       removalPolicy,
       reservedConcurrency: props.reservedConcurrency,
+      signingKey: this.signingKey,
     });
+    this.iamLogin = new IamLoginFunction(this, 'IamLogin', {
+      blobs: this.blobs,
+      metadata: this.metadata,
+      signingKey: this.signingKey,
+      logGroup: this.registry.logGroup,
+      memoryMb: props.lambdaMemoryMb,
+      architecture: props.architecture,
+    });
+    this.registry.setIamLoginUrl(this.iamLogin.functionUrl.url);
 
     const bucketLogicalId = this.resolve((this.blobs.bucket.node.defaultChild as s3.CfnBucket).logicalId);
     Validations.of(this.registry.role).acknowledge({
@@ -182,9 +199,8 @@ export class WharfStack extends Stack {
       url = functionUrl;
       via = 'the Lambda Function URL';
     }
-    const noAuthYet =
-      'Authentication is not implemented yet (a later release adds it): until then the registry accepts ' +
-      'anonymous requests from anyone who knows the URL, and this login is not needed.';
+    const table = this.metadata.table.tableName;
+    const bucket = this.blobs.bucket.bucketName;
 
     new CfnOutput(this, 'RegistryUrl', {
       description: `Base URL of the OCI distribution API (${via})`,
@@ -194,13 +210,40 @@ export class WharfStack extends Stack {
       description: 'Registry host name, as used in image references: <host>/<repository>:<tag>',
       value: host,
     });
+    new CfnOutput(this, 'AddAdminCommand', {
+      description:
+        'First step after deploying: an operator with AWS credentials for this account creates the first ' +
+        'admin user directly in the metadata table (no registry call involved)',
+      value: Fn.join('', [
+        'WHARF_BACKEND=aws AWS_REGION=',
+        Aws.REGION,
+        ' TABLE_NAME=',
+        table,
+        ' BUCKET_NAME=',
+        bucket,
+        ' npx wharf users add admin --admin',
+      ]),
+    });
     new CfnOutput(this, 'LoginCommand', {
-      description: `How to log docker in. ${noAuthYet}`,
+      description:
+        'How CI (or anyone with AWS credentials mapped to a wharf user) logs in: the CLI signs a request to the ' +
+        'IAM login URL with SigV4 and stores the registry token for docker and other clients. Create the first ' +
+        'user with the AddAdminCommand output first.',
+      value: Fn.join('', ['npx wharf login ', url]),
+    });
+    new CfnOutput(this, 'DockerLoginCommand', {
+      description: 'How to log docker in with a wharf user name and password (created with npx wharf users add)',
       value: Fn.join('', ['docker login ', host]),
     });
     new CfnOutput(this, 'SkopeoLoginCommand', {
-      description: `How to log skopeo in. ${noAuthYet}`,
+      description: 'How to log skopeo in with a wharf user name and password (created with npx wharf users add)',
       value: Fn.join('', ['skopeo login ', host]),
+    });
+    new CfnOutput(this, 'IamLoginUrl', {
+      description:
+        'AWS_IAM Function URL that exchanges SigV4-signed requests for registry tokens (callers need ' +
+        'lambda:InvokeFunctionUrl on it)',
+      value: this.iamLogin.functionUrl.url,
     });
     if (this.edge) {
       new CfnOutput(this, 'FunctionUrl', {

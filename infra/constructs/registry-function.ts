@@ -3,12 +3,13 @@ import { fileURLToPath } from 'node:url';
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { NodejsFunction, type NodejsFunctionProps } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { HANDLER_BUNDLING } from '../bundling.js';
 import { BlobBucket } from './blob-bucket.js';
 import { MetadataTable } from './metadata-table.js';
+import type { TokenSigningKey } from './token-signing-key.js';
 
 const FUNCTION_TIMEOUT = Duration.minutes(15);
 
@@ -17,6 +18,33 @@ export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url
 
 /** The Lambda adapter of the registry: turns Function URL (payload v2) events into registry calls. */
 export const DEFAULT_HANDLER_ENTRY = path.join(REPO_ROOT, 'functions', 'adapters', 'lambda', 'handler.ts');
+
+/**
+ * What every function built from the registry handler shares: entry, runtime, bundling. Two
+ * NodejsFunctions with identical inputs bundle once (CDK caches the staging) and share one asset.
+ */
+export function handlerCodeProps(
+  entry: string | undefined,
+): Pick<NodejsFunctionProps, 'entry' | 'handler' | 'projectRoot' | 'depsLockFilePath' | 'runtime' | 'bundling'> {
+  return {
+    entry: entry ?? DEFAULT_HANDLER_ENTRY,
+    handler: 'handler',
+    projectRoot: REPO_ROOT,
+    depsLockFilePath: path.join(REPO_ROOT, 'package-lock.json'),
+    runtime: lambda.Runtime.NODEJS_24_X,
+    // One source for the bundle options: infra/bundling.ts, also used by `npm run start:lambda`.
+    bundling: { ...HANDLER_BUNDLING },
+  };
+}
+
+/** The environment naming the backend and its resources, which loadConfig requires. */
+export function backendEnvironment(blobs: BlobBucket, metadata: MetadataTable): Record<string, string> {
+  return {
+    WHARF_BACKEND: 'aws',
+    BUCKET_NAME: blobs.bucket.bucketName,
+    TABLE_NAME: metadata.table.tableName,
+  };
+}
 
 export interface RegistryFunctionProps {
   readonly blobs: BlobBucket;
@@ -35,6 +63,13 @@ export interface RegistryFunctionProps {
   readonly reservedConcurrency?: number;
   /** TypeScript entry point exporting `handler`. @default functions/adapters/lambda/handler.ts */
   readonly entry?: string;
+  /**
+   * The KMS key that signs registry tokens. When given, authentication is on (`AUTH=on`), the key
+   * ARN is passed as `SIGNING_KEY_ID`, and the role may kms:Sign/GetPublicKey with it.
+   *
+   * @default - no authentication
+   */
+  readonly signingKey?: TokenSigningKey;
 }
 
 /**
@@ -59,17 +94,13 @@ export class RegistryFunction extends Construct {
     // log group in the account: this one may only write to its own log group.
     this.role = new iam.Role(this, 'Role', {
       assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
-      description: 'wharf registry function: its own log group, blob bucket and metadata table only',
+      description: 'wharf registry function: its own log group, blob bucket, metadata table and token signing key only',
     });
     this.logGroup.grantWrite(this.role);
 
     this.function = new NodejsFunction(this, 'Function', {
+      ...handlerCodeProps(props.entry),
       description: 'wharf: OCI distribution API',
-      entry: props.entry ?? DEFAULT_HANDLER_ENTRY,
-      handler: 'handler',
-      projectRoot: REPO_ROOT,
-      depsLockFilePath: path.join(REPO_ROOT, 'package-lock.json'),
-      runtime: lambda.Runtime.NODEJS_24_X,
       architecture: props.architecture ?? lambda.Architecture.ARM_64,
       memorySize: props.memoryMb ?? 1024,
       // The Lambda (and Function URL) maximum. Each request body is capped at 6 MB by the Function
@@ -80,21 +111,19 @@ export class RegistryFunction extends Construct {
       role: this.role,
       logGroup: this.logGroup,
       environment: {
-        WHARF_BACKEND: 'aws',
-        BUCKET_NAME: props.blobs.bucket.bucketName,
-        TABLE_NAME: props.metadata.table.tableName,
+        ...backendEnvironment(props.blobs, props.metadata),
         PRESIGN_EXPIRES_SECONDS: String(props.presignExpirySeconds ?? 900),
         // A request holds an upload session no longer than it can live: an invocation killed by
         // the timeout frees the session when its lease runs out.
         UPLOAD_LEASE_SECONDS: String(FUNCTION_TIMEOUT.toSeconds()),
         NODE_OPTIONS: '--enable-source-maps',
+        ...(props.signingKey ? { AUTH: 'on', SIGNING_KEY_ID: props.signingKey.keyArn } : {}),
       },
-      // One source for the bundle options: infra/bundling.ts, also used by `npm run start:lambda`.
-      bundling: { ...HANDLER_BUNDLING },
     });
 
     props.blobs.grantRegistryAccess(this.role);
     props.metadata.grantRegistryAccess(this.role);
+    props.signingKey?.grantSign(this.role);
 
     // BUFFERED, not RESPONSE_STREAM: every response is small. Manifests are a few KiB and blob GETs
     // are 307 redirects to presigned S3 URLs, so the bytes never pass through the function and
@@ -105,5 +134,14 @@ export class RegistryFunction extends Construct {
       authType: lambda.FunctionUrlAuthType.NONE,
       invokeMode: lambda.InvokeMode.BUFFERED,
     });
+  }
+
+  /**
+   * Tells the registry where the IAM login endpoint is (`IAM_LOGIN_URL`), so it can point clients
+   * holding AWS credentials there. Set after construction: the login function shares this
+   * function's log group, so it is built after this one.
+   */
+  setIamLoginUrl(url: string): void {
+    this.function.addEnvironment('IAM_LOGIN_URL', url);
   }
 }

@@ -63,6 +63,24 @@ function onlyResource(template: Template, type: string): { id: string; props: Re
   return { id: ids[0]!, props: found[ids[0]!]!.Properties };
 }
 
+/** The registry function (not the IAM login function, which runs the same bundle with IAM_LOGIN_ONLY). */
+function registryFunction(template: Template): { id: string; props: Record<string, any> } {
+  const found = Object.entries(template.findResources('AWS::Lambda::Function') as Resources).filter(
+    ([, r]) => r.Properties.Environment?.Variables?.IAM_LOGIN_ONLY === undefined,
+  );
+  expect(found, 'exactly one registry function').toHaveLength(1);
+  return { id: found[0]![0], props: found[0]![1].Properties };
+}
+
+/** The registry's public Function URL (auth NONE), not the IAM login URL. */
+function publicUrl(template: Template): { id: string; props: Record<string, any> } {
+  const found = Object.entries(template.findResources('AWS::Lambda::Url') as Resources).filter(
+    ([, r]) => r.Properties.AuthType === 'NONE',
+  );
+  expect(found, 'exactly one public Function URL').toHaveLength(1);
+  return { id: found[0]![0], props: found[0]![1].Properties };
+}
+
 function acknowledged(stack: WharfStack): Array<{ id: string; reason: string }> {
   return stack.node
     .findAll()
@@ -76,7 +94,7 @@ describe('operations (default stack)', () => {
   let functionId: string;
   beforeAll(() => {
     s = synth();
-    functionId = onlyResource(s.template, 'AWS::Lambda::Function').id;
+    functionId = registryFunction(s.template).id;
   });
 
   it('passes cdk-nag with nothing unacknowledged and acknowledges nothing new', () => {
@@ -187,18 +205,13 @@ describe('operations (default stack)', () => {
     s.template.resourceCountIs('AWS::CloudFront::Distribution', 0);
   });
 
-  it('outputs the Function URL as the registry URL, with docker and skopeo login lines', () => {
-    const url = { 'Fn::GetAtt': [onlyResource(s.template, 'AWS::Lambda::Url').id, 'FunctionUrl'] };
+  it('outputs the Function URL as the registry URL, with wharf, docker and skopeo login lines', () => {
+    const url = { 'Fn::GetAtt': [publicUrl(s.template).id, 'FunctionUrl'] };
     const host = { 'Fn::Select': [2, { 'Fn::Split': ['/', url] }] };
     s.template.hasOutput('RegistryUrl', { Value: url, Description: Match.stringLikeRegexp('Function URL') });
-    s.template.hasOutput('LoginCommand', {
-      Value: { 'Fn::Join': ['', ['docker login ', host]] },
-      Description: Match.stringLikeRegexp('not implemented yet'),
-    });
-    s.template.hasOutput('SkopeoLoginCommand', {
-      Value: { 'Fn::Join': ['', ['skopeo login ', host]] },
-      Description: Match.stringLikeRegexp('not implemented yet'),
-    });
+    s.template.hasOutput('LoginCommand', { Value: { 'Fn::Join': ['', ['npx wharf login ', url]] } });
+    s.template.hasOutput('DockerLoginCommand', { Value: { 'Fn::Join': ['', ['docker login ', host]] } });
+    s.template.hasOutput('SkopeoLoginCommand', { Value: { 'Fn::Join': ['', ['skopeo login ', host]] } });
     s.template.hasOutput('DashboardName', { Value: { Ref: onlyResource(s.template, 'AWS::CloudWatch::Dashboard').id } });
     s.template.hasOutput('LogGroupName', { Value: { Ref: onlyResource(s.template, 'AWS::Logs::LogGroup').id } });
   });
@@ -211,7 +224,7 @@ describe('CloudFront in front of the Function URL', () => {
   });
 
   it('proxies to the Function URL host: no caching, all viewer headers but Host, all methods, HTTPS only', () => {
-    const url = { 'Fn::GetAtt': [onlyResource(s.template, 'AWS::Lambda::Url').id, 'FunctionUrl'] };
+    const url = { 'Fn::GetAtt': [publicUrl(s.template).id, 'FunctionUrl'] };
     s.template.hasResourceProperties('AWS::CloudFront::Distribution', {
       DistributionConfig: Match.objectLike({
         Enabled: true,
@@ -241,7 +254,8 @@ describe('CloudFront in front of the Function URL', () => {
     const domain = { 'Fn::GetAtt': [distribution, 'DomainName'] };
     s.template.hasOutput('RegistryUrl', { Value: { 'Fn::Join': ['', ['https://', domain, '/']] } });
     s.template.hasOutput('RegistryHost', { Value: domain });
-    s.template.hasOutput('LoginCommand', { Value: { 'Fn::Join': ['', ['docker login ', domain]] } });
+    s.template.hasOutput('LoginCommand', { Value: { 'Fn::Join': ['', ['npx wharf login https://', domain, '/']] } });
+    s.template.hasOutput('DockerLoginCommand', { Value: { 'Fn::Join': ['', ['docker login ', domain]] } });
     s.template.hasOutput('FunctionUrl', { Value: Match.anyValue() });
   });
 
@@ -279,7 +293,8 @@ describe('custom domain, alarm email and tags', () => {
       }),
     });
     s.template.hasOutput('RegistryUrl', { Value: 'https://registry.example.com/' });
-    s.template.hasOutput('LoginCommand', { Value: 'docker login registry.example.com' });
+    s.template.hasOutput('LoginCommand', { Value: 'npx wharf login https://registry.example.com/' });
+    s.template.hasOutput('DockerLoginCommand', { Value: 'docker login registry.example.com' });
     s.template.hasOutput('SkopeoLoginCommand', { Value: 'skopeo login registry.example.com' });
     s.template.hasOutput('DistributionDomainName', { Value: Match.anyValue() });
   });

@@ -60,9 +60,30 @@ function onlyResource(template: Template, type: string): { id: string; props: Re
   return { id, props: found[id]!.Properties, metadata: found[id]!.Metadata ?? {} };
 }
 
-function policyStatements(template: Template): Array<{ Effect: string; Action: string | string[]; Resource: unknown; Condition?: unknown }> {
+/** The registry function (not the IAM login function, which runs the same bundle with IAM_LOGIN_ONLY). */
+function registryFunction(template: Template): { id: string; props: Record<string, any> } {
+  const found = Object.entries(template.findResources('AWS::Lambda::Function') as Resources).filter(
+    ([, r]) => r.Properties.Environment?.Variables?.IAM_LOGIN_ONLY === undefined,
+  );
+  expect(found, 'exactly one registry function').toHaveLength(1);
+  return { id: found[0]![0], props: found[0]![1].Properties };
+}
+
+/** The registry's public Function URL (auth NONE), not the IAM login URL. */
+function publicUrl(template: Template): { id: string; props: Record<string, any> } {
+  const found = Object.entries(template.findResources('AWS::Lambda::Url') as Resources).filter(
+    ([, r]) => r.Properties.AuthType === 'NONE',
+  );
+  expect(found, 'exactly one public Function URL').toHaveLength(1);
+  return { id: found[0]![0], props: found[0]![1].Properties };
+}
+
+/** Every IAM policy statement, or only those of the policies attached to the role with this logical ID. */
+function policyStatements(template: Template, roleId?: string): Array<{ Effect: string; Action: string | string[]; Resource: unknown; Condition?: unknown }> {
   const policies = template.findResources('AWS::IAM::Policy') as Resources;
-  return Object.values(policies).flatMap((p) => p.Properties.PolicyDocument.Statement);
+  return Object.values(policies)
+    .filter((p) => roleId === undefined || JSON.stringify(p.Properties.Roles) === JSON.stringify([{ Ref: roleId }]))
+    .flatMap((p) => p.Properties.PolicyDocument.Statement);
 }
 
 const asArray = <T>(v: T | T[]): T[] => (Array.isArray(v) ? v : [v]);
@@ -179,7 +200,7 @@ describe('WharfStack (defaults, bundled, cdk-nag)', () => {
     });
 
     it('is configured through the environment the handler reads', () => {
-      const fn = onlyResource(template, 'AWS::Lambda::Function');
+      const fn = registryFunction(template);
       expect(fn.props.Environment.Variables).toEqual({
         WHARF_BACKEND: 'aws',
         BUCKET_NAME: { Ref: bucketId },
@@ -187,6 +208,12 @@ describe('WharfStack (defaults, bundled, cdk-nag)', () => {
         PRESIGN_EXPIRES_SECONDS: '900',
         UPLOAD_LEASE_SECONDS: '900',
         NODE_OPTIONS: '--enable-source-maps',
+        AUTH: 'on',
+        SIGNING_KEY_ID: { 'Fn::GetAtt': [onlyResource(template, 'AWS::KMS::Key').id, 'Arn'] },
+        // The IAM login function's URL (test/infra/auth.test.ts covers that function).
+        IAM_LOGIN_URL: {
+          'Fn::GetAtt': [Object.keys(template.findResources('AWS::Lambda::Url', { Properties: { AuthType: 'AWS_IAM' } }))[0], 'FunctionUrl'],
+        },
       });
     });
 
@@ -199,7 +226,8 @@ describe('WharfStack (defaults, bundled, cdk-nag)', () => {
     });
 
     it('is exposed by a Function URL: auth NONE, BUFFERED, no CORS', () => {
-      template.resourceCountIs('AWS::Lambda::Url', 1);
+      // The second URL is the IAM login endpoint (AWS_IAM), covered by test/infra/auth.test.ts.
+      template.resourceCountIs('AWS::Lambda::Url', 2);
       template.hasResourceProperties('AWS::Lambda::Url', {
         AuthType: 'NONE',
         InvokeMode: 'BUFFERED',
@@ -220,7 +248,7 @@ describe('WharfStack (defaults, bundled, cdk-nag)', () => {
 
     it('bundles the handler as one ESM file with a require shim, the AWS SDK inlined, and a source map', () => {
       // The code asset is staged in the assembly as asset.<hash>, uploaded as <hash>.zip.
-      const s3Key = onlyResource(template, 'AWS::Lambda::Function').props.Code.S3Key as string;
+      const s3Key = registryFunction(template).props.Code.S3Key as string;
       const assetDir = join(outdir, `asset.${s3Key.replace(/\.zip$/, '')}`);
       const bundle = join(assetDir, 'index.mjs');
       expect(existsSync(bundle)).toBe(true);
@@ -263,8 +291,9 @@ describe('WharfStack (defaults, bundled, cdk-nag)', () => {
       }
     });
 
-    it('allows exactly the S3 and DynamoDB actions the registry uses, each on its own resource', () => {
-      const statements = policyStatements(template);
+    it('allows exactly the S3, DynamoDB and KMS actions the registry uses, each on its own resource', () => {
+      const roleId = (registryFunction(template).props.Role as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
+      const statements = policyStatements(template, roleId);
       const actionsOn = (resource: unknown): string[] =>
         statements
           .filter((s) => asArray(s.Resource).some((r) => JSON.stringify(r) === JSON.stringify(resource)))
@@ -293,20 +322,20 @@ describe('WharfStack (defaults, bundled, cdk-nag)', () => {
       const all = statements.flatMap((s) => asArray(s.Action));
       const logActions = all.filter((a) => a.startsWith('logs:')).sort();
       expect(logActions).toEqual(['logs:CreateLogStream', 'logs:PutLogEvents']);
-      expect(all.filter((a) => !/^(s3|dynamodb|logs):/.test(a))).toEqual([]);
+      const keyArn = { 'Fn::GetAtt': [onlyResource(template, 'AWS::KMS::Key').id, 'Arn'] };
+      expect(actionsOn(keyArn)).toEqual(['kms:GetPublicKey', 'kms:Sign']);
+      expect(all.filter((a) => !/^(s3|dynamodb|logs|kms):/.test(a))).toEqual([]);
     });
   });
 
   describe('outputs', () => {
     it('exports the registry URL, its host, and a docker login command', () => {
-      const url = { 'Fn::GetAtt': [onlyResource(template, 'AWS::Lambda::Url').id, 'FunctionUrl'] };
+      const url = { 'Fn::GetAtt': [publicUrl(template).id, 'FunctionUrl'] };
       const host = { 'Fn::Select': [2, { 'Fn::Split': ['/', url] }] };
       template.hasOutput('RegistryUrl', { Value: url });
       template.hasOutput('RegistryHost', { Value: host });
-      template.hasOutput('LoginCommand', {
-        Value: { 'Fn::Join': ['', ['docker login ', host]] },
-        Description: Match.stringLikeRegexp('not implemented yet'),
-      });
+      template.hasOutput('LoginCommand', { Value: { 'Fn::Join': ['', ['npx wharf login ', url]] } });
+      template.hasOutput('DockerLoginCommand', { Value: { 'Fn::Join': ['', ['docker login ', host]] } });
       template.hasOutput('BucketName', { Value: { Ref: bucketId } });
       template.hasOutput('TableName', { Value: { Ref: tableId } });
       template.hasOutput('FunctionName', { Value: Match.anyValue() });
