@@ -3,7 +3,8 @@
  * `rawPath` and `rawQueryString` as received, lower-case header names with repeated headers
  * joined by ',', the Cookie header moved out into `cookies`, `queryStringParameters` decoded with
  * repeated keys joined by ',', the `x-forwarded-*` headers the Function URL front adds, and a
- * `requestContext` with the same fields.
+ * `requestContext` with the same fields; behind an AWS_IAM URL, `requestContext.authorizer.iam`
+ * names the caller AWS authenticated (and `accountId` is the caller's account).
  *
  * Body encoding: AWS base64-encodes a body unless its content type is text-like. Here a body is
  * passed as a UTF-8 string (`isBase64Encoded: false`) only for text/*, application/json,
@@ -32,6 +33,15 @@ export interface EmulatorEventOptions {
   proto: 'http' | 'https';
   now?: Date;
   requestId?: string;
+  /** Behind an AWS_IAM URL: the caller AWS authenticated (requestContext.authorizer.iam). */
+  iam?: IamCaller;
+}
+
+export interface IamCaller {
+  accessKey: string;
+  accountId: string;
+  callerId: string;
+  userArn: string;
 }
 
 const TEXT_TYPES = [/^text\//, /^application\/json$/, /^application\/[^/]+\+json$/, /^application\/xml$/, /^application\/[^/]+\+xml$/];
@@ -77,7 +87,7 @@ export function buildEvent(req: IncomingRequest, opts: EmulatorEventOptions): Re
   event.headers = headers;
   if (rawQueryString) event.queryStringParameters = parseQuery(rawQueryString);
   event.requestContext = {
-    accountId: 'anonymous',
+    accountId: opts.iam?.accountId ?? 'anonymous',
     apiId: opts.apiId,
     domainName,
     domainPrefix: domainName.split('.')[0],
@@ -91,6 +101,21 @@ export function buildEvent(req: IncomingRequest, opts: EmulatorEventOptions): Re
     requestId,
     routeKey: '$default',
     stage: '$default',
+    ...(opts.iam
+      ? {
+          authorizer: {
+            iam: {
+              accessKey: opts.iam.accessKey,
+              accountId: opts.iam.accountId,
+              callerId: opts.iam.callerId,
+              cognitoIdentity: null,
+              principalOrgId: null,
+              userArn: opts.iam.userArn,
+              userId: opts.iam.callerId,
+            },
+          },
+        }
+      : {}),
     time: clfTime(now),
     timeEpoch: now.getTime(),
   };

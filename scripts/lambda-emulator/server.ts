@@ -1,12 +1,15 @@
 /**
- * An HTTP front that behaves like a Lambda Function URL (auth NONE, invoke mode BUFFERED) in
- * front of an in-process handler: request -> payload 2.0 event -> JSON -> handler -> JSON ->
- * HTTP response, with the Function URL's limits and error responses:
+ * An HTTP front that behaves like a Lambda Function URL (invoke mode BUFFERED) in front of an
+ * in-process handler: request -> payload 2.0 event -> JSON -> handler -> JSON -> HTTP response,
+ * with the Function URL's limits and error responses:
  *
  *   - request payload (the event as JSON) over 6291456 bytes: 413, before the function runs, with
  *     Lambda's RequestEntityTooLarge message as JSON;
  *   - response payload (the result as JSON) over 6291556 bytes: 502;
  *   - the function throws, or returns something that is not JSON: 502;
+ *   - auth type AWS_IAM: a request without a valid SigV4 signature (service `lambda`) by one of the
+ *     configured access keys (sigv4.ts) is 403 {"Message":"Forbidden"} before the function runs;
+ *     a signed one reaches it with `requestContext.authorizer.iam` naming the caller;
  *   - the function runs past its timeout: 502 (the invocation is abandoned; in-process it cannot
  *     be killed the way Lambda tears down the execution environment, so it runs on unobserved).
  *
@@ -14,12 +17,16 @@
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { buildEvent } from './event.js';
+import { buildEvent, type IamCaller } from './event.js';
+import { verifySigV4, type IamIdentity } from './sigv4.js';
 
 /** Lambda's synchronous invocation request limit (6 MiB), as the Invoke API reports it. */
 export const MAX_REQUEST_PAYLOAD = 6_291_456;
 /** Lambda's synchronous invocation response limit: 6 MiB + 100 bytes. */
 export const MAX_RESPONSE_PAYLOAD = 6_291_556;
+
+/** What an AWS_IAM Function URL answers to an unsigned or badly signed request. */
+export const FORBIDDEN_BODY = JSON.stringify({ Message: 'Forbidden' });
 
 export const REQUEST_TOO_LARGE_BODY = JSON.stringify({
   Message: `Request must be smaller than ${MAX_REQUEST_PAYLOAD} bytes for the InvokeFunction operation`,
@@ -35,6 +42,12 @@ export interface FrontOptions {
   apiId?: string;
   /** one line per request; default console.log */
   log?: (line: string) => void;
+  /** the Function URL's auth type; default NONE */
+  authType?: 'NONE' | 'AWS_IAM';
+  /** AWS_IAM: the credentials this local AWS knows (access key id -> secret and ARN) */
+  iamIdentities?: ReadonlyMap<string, IamIdentity> | Record<string, IamIdentity>;
+  /** AWS_IAM: the region signatures must be scoped to; default any */
+  region?: string;
 }
 
 interface HttpResult {
@@ -95,6 +108,26 @@ async function handle(
 
   if (size > MAX_REQUEST_PAYLOAD) return error(413, REQUEST_TOO_LARGE_BODY, 'request payload too large');
 
+  let iam: IamCaller | undefined;
+  if (opts.authType === 'AWS_IAM') {
+    const headers: Record<string, string> = {};
+    for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) {
+      const name = req.rawHeaders[i]!.toLowerCase();
+      headers[name] = name in headers ? `${headers[name]},${req.rawHeaders[i + 1]!}` : req.rawHeaders[i + 1]!;
+    }
+    const verified = await verifySigV4(
+      { method: req.method ?? 'GET', url: req.url ?? '/', headers, body: Buffer.concat(chunks) },
+      { identities: opts.iamIdentities ?? {}, region: opts.region },
+    );
+    if (!verified.ok) {
+      return send(
+        { status: 403, headers: [['content-type', 'application/json'], ['x-amzn-errortype', 'AccessDeniedException']], body: Buffer.from(FORBIDDEN_BODY) },
+        `AWS_IAM: ${verified.reason}`,
+      );
+    }
+    iam = { accessKey: verified.accessKey, accountId: verified.accountId, callerId: verified.callerId, userArn: verified.arn };
+  }
+
   const event = buildEvent(
     {
       method: req.method ?? 'GET',
@@ -105,7 +138,7 @@ async function handle(
       localPort: req.socket.localPort ?? 0,
       body: Buffer.concat(chunks),
     },
-    { apiId, proto: 'http', requestId },
+    { apiId, proto: 'http', requestId, iam },
   );
   // The payload crosses the Invoke API as JSON: measure it, and hand the handler a parsed copy.
   const payload = JSON.stringify(event);
