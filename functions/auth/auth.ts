@@ -105,7 +105,7 @@ export class Auth {
         throw unauthorized(`invalid token: ${error.message}`, this.challenge(req, scope, 'invalid_token'));
       }
       caller = tokenCaller(principalOfClaims(claims), claims.access ?? []);
-    } else if (/^basic$/i.test(scheme) && credentials) {
+    } else if (/^basic$/i.test(scheme) && credentials && !isEmptyBasic(credentials)) {
       const { username, password } = parseBasic(credentials);
       try {
         caller = principalCaller(await this.principals.login(username, password));
@@ -165,7 +165,8 @@ export class Auth {
     } else {
       const header = req.header('authorization') ?? '';
       const [scheme = '', credentials = ''] = header.trim().split(/\s+/, 2);
-      if (/^basic$/i.test(scheme) && credentials) {
+      // Some clients send empty Basic credentials (`Og==`) when they have none: anonymous.
+      if (/^basic$/i.test(scheme) && credentials && !isEmptyBasic(credentials)) {
         const { username, password } = parseBasic(credentials);
         principal = await this.principals.login(username, password);
       } else {
@@ -255,6 +256,10 @@ function principalOfClaims(claims: TokenClaims): Principal {
   const subject = parseSubject(claims.sub) ?? { kind: 'anonymous' as const, name: '' };
   const wharf = claims.wharf;
   return { kind: subject.kind, name: subject.name, admin: wharf?.admin === true, grants: Array.isArray(wharf?.grants) ? wharf.grants : [] };
+}
+
+function isEmptyBasic(credentials: string): boolean {
+  return Buffer.from(credentials, 'base64').toString('utf8') === ':';
 }
 
 function parseBasic(credentials: string): { username: string; password: string } {

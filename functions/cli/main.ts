@@ -4,11 +4,26 @@ import { serve } from './serve.js';
 const USAGE = `usage: wharf <command>
 
 commands:
-  serve     run the registry (HOST, PORT, DATA_DIR, TLS_CERT, TLS_KEY, WHARF_BACKEND, ...: see README)`;
+  serve     run the registry (HOST, PORT, DATA_DIR, TLS_CERT, TLS_KEY, WHARF_BACKEND, ...: see README)
+  users     add | remove | list | passwd: users with passwords
+  robots    create | revoke | list: robot accounts with generated secrets
+  grant     PRINCIPAL PATTERN ACTIONS: let a user or robot pull/push/delete matching repositories
+  revoke    PRINCIPAL PATTERN [ACTIONS]: take a grant back
+  public    PATTERN | --remove PATTERN | --list: repositories anyone may pull
+  iam       map | unmap | list: IAM principals (CI roles) to grants, for wharf login
+  login     REGISTRY: get a 12-hour password with your AWS credentials and log docker in
+
+The admin commands work on the backend the environment names: DATA_DIR (embedded, the default)
+or WHARF_BACKEND=aws with TABLE_NAME (and AWS credentials). Run \`wharf <command> --help\`.`;
+
+const ADMIN_COMMANDS = new Set(['users', 'robots', 'grant', 'revoke', 'public', 'iam']);
 
 async function main(argv: string[]): Promise<number> {
   const [command] = argv;
+  if (command && ADMIN_COMMANDS.has(command)) return (await import('./admin.js')).runAdmin(argv);
   switch (command) {
+    case 'login':
+      return (await import('./login.js')).runLogin(argv.slice(1));
     case 'serve':
       await serve();
       return -1; // keeps running until a signal
