@@ -179,6 +179,10 @@ export class WharfStack extends Stack {
         certificateArn: props.certificateArn,
       });
     }
+    // CloudFront sends the Function URL's Host, so the token realm must be told the custom domain.
+    // (Behind CloudFront without a domain the realm names the Function URL itself: it still works,
+    // and the distribution's own name cannot go into the function without a dependency cycle.)
+    if (props.domainName) this.registry.function.addEnvironment('PUBLIC_URL', `https://${props.domainName}`);
 
     for (const [key, value] of Object.entries(props.tags ?? {})) Tags.of(this).add(key, value);
 

@@ -258,6 +258,14 @@ describe('token auth with other props', () => {
     expect(login.props.Architectures).toEqual(['arm64']);
   });
 
+  it('names the custom domain in PUBLIC_URL so the token realm is the public host, not the Function URL', () => {
+    const cert = 'arn:aws:acm:us-east-1:123456789012:certificate/0f0e0d0c-1111-2222-3333-444455556666';
+    const withDomain = functions(synth({ domainName: 'registry.example.com', certificateArn: cert }).template);
+    expect(withDomain.registry.props.Environment.Variables.PUBLIC_URL).toBe('https://registry.example.com');
+    const plain = functions(synth({}).template);
+    expect(plain.registry.props.Environment.Variables.PUBLIC_URL).toBeUndefined();
+  });
+
   it('the alias is named after the stack', () => {
     const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
     const stack = new WharfStack(app, 'RegistryDev');
