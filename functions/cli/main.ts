@@ -1,5 +1,4 @@
 /** The `wharf` command. Subcommands compose the same pieces the handlers use. */
-import { serve } from './serve.js';
 
 const USAGE = `usage: wharf <command>
 
@@ -25,7 +24,7 @@ async function main(argv: string[]): Promise<number> {
     case 'login':
       return (await import('./login.js')).runLogin(argv.slice(1));
     case 'serve':
-      await serve();
+      await (await import('./serve.js')).serve();
       return -1; // keeps running until a signal
     case undefined:
     case 'help':
