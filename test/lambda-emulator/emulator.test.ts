@@ -3,6 +3,7 @@
  * on local S3 and DynamoDB, started as a child process. Blob bodies reach the function inside the
  * 6 MB invocation payload (base64), and blob pulls are 307 redirects to presigned local-S3 URLs.
  */
+import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -10,21 +11,29 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { makeContainersEnv, type ContainersEnv } from '../support/containers-tools.js';
 import { makeImageLayout, readLayoutIndex, sha256, verifyLayoutBlobs } from '../support/oci-fixtures.js';
-import { startRegistry, type RegistryServer } from '../support/registry-server.js';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoAuthStore } from '../../functions/storage/dynamodb/auth-store.js';
+import { CREDENTIALS } from '../support/aws-local.js';
+import { freePort, REPO_ROOT, startRegistry, type RegistryServer } from '../support/registry-server.js';
 import { requireTools, setupOnce } from '../support/tools.js';
 
 const MiB = 1024 * 1024;
+const LOCAL_AWS = { AWS_ACCESS_KEY_ID: 'local-ci-key', AWS_SECRET_ACCESS_KEY: 'local-ci-secret' };
+const LOCAL_ARN = 'arn:aws:sts::000000000000:assumed-role/local-ci/session';
 const TEST_TIMEOUT = 180_000;
 
 let server: RegistryServer;
 let work: string;
+let iamPort: number;
 
 setupOnce(async () => {
   work = await mkdtemp(join(tmpdir(), 'wharf-lambda-emulator-'));
+  iamPort = await freePort();
   server = await startRegistry({
     command: [process.execPath, '--import', 'tsx', join('scripts', 'start-lambda.ts')],
     // A bundle directory of its own, so a concurrent `npm run start:lambda` keeps its .tmp/lambda.
-    env: { LAMBDA_BUNDLE_DIR: join(work, 'bundle') },
+    // The IAM login URL on a port known to be free; the local credentials it accepts.
+    env: { LAMBDA_BUNDLE_DIR: join(work, 'bundle'), IAM_LOGIN_PORT: String(iamPort), ...LOCAL_AWS },
     readyTimeoutMs: 150_000,
   });
 }, 180_000);
@@ -170,6 +179,77 @@ describe('npm run start:lambda (bundled handler behind a local Function URL)', {
 
       // and every blob over plain HTTP, through the redirect
       for (const d of img.blobDigests) expect(sha256(await pull('lambda/skopeo', d))).toBe(d);
+    });
+  });
+
+  describe('IAM login (the AWS_IAM Function URL on IAM_LOGIN_PORT)', () => {
+    /** `wharf login <registry> --print` as a CI job runs it, with the given AWS credentials. */
+    function wharfLogin(creds: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
+      const env: NodeJS.ProcessEnv = { ...process.env, ...creds, AWS_EC2_METADATA_DISABLED: 'true' };
+      for (const k of ['AWS_SESSION_TOKEN', 'AWS_PROFILE', 'AWS_REGION', 'AWS_DEFAULT_REGION']) delete env[k];
+      return new Promise((resolve) => {
+        execFile(process.execPath, [join(REPO_ROOT, 'bin', 'wharf.js'), 'login', server.url, '--print'], { env, cwd: REPO_ROOT }, (error, stdout, stderr) =>
+          resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
+        );
+      });
+    }
+
+    /** Maps the local caller's role to `grants`, in the table the functions use. */
+    async function mapLocalRole(grants: { pattern: string; actions: ('pull' | 'push' | 'delete')[] }[]): Promise<void> {
+      const m = /local DynamoDB (\S+) table (\S+)/.exec(server.logs());
+      expect(m).toBeTruthy();
+      const client = new DynamoDBClient({ region: 'us-east-1', endpoint: m![1], credentials: CREDENTIALS });
+      try {
+        const store = new DynamoAuthStore({ client, table: m![2]! });
+        const policy = await store.getPolicy();
+        await store.putPolicy({ ...policy, iamMappings: [...policy.iamMappings, { principalPattern: 'arn:aws:iam::000000000000:role/local-ci', grants }] });
+      } finally {
+        client.destroy();
+      }
+    }
+
+    it('advertises the login URL and refuses unsigned requests to it with 403 Forbidden', async () => {
+      const info = await fetch(`${server.url}/_wharf/iam`);
+      expect(info.status).toBe(200);
+      expect(await info.json()).toEqual({ loginUrl: `http://127.0.0.1:${iamPort}`, service: 'wharf' });
+      const res = await fetch(`http://127.0.0.1:${iamPort}/_wharf/iam/login`, { method: 'POST' });
+      expect(res.status).toBe(403);
+      expect(await res.json()).toEqual({ Message: 'Forbidden' });
+      // and a request signed with a secret the local AWS does not know
+      const bad = await wharfLogin({ ...LOCAL_AWS, AWS_SECRET_ACCESS_KEY: 'wrong' });
+      expect(bad.code).toBe(1);
+      expect(bad.stderr).toMatch(/AWS refused the signed login request \(403 Forbidden\)/);
+    });
+
+    it('wharf login: DENIED until a mapping names the role, then a password that gets the mapped scopes', async () => {
+      const denied = await wharfLogin(LOCAL_AWS);
+      expect(denied.code).toBe(1);
+      expect(denied.stderr).toContain(`403 DENIED): no IAM mapping matches ${LOCAL_ARN}`);
+      expect(denied.stdout).toBe('');
+
+      await mapLocalRole([{ pattern: 'ci/*', actions: ['pull', 'push'] }]);
+      const ok = await wharfLogin(LOCAL_AWS);
+      expect(ok.stderr).toContain(`| docker login --username AWS --password-stdin ${server.host}`);
+      expect(ok.code).toBe(0);
+      const password = ok.stdout.trim();
+      expect(password).toMatch(/^eyJ[\w-]*\.eyJ[\w-]*\.[\w-]+$/);
+
+      const basic = Buffer.from(`AWS:${password}`).toString('base64');
+      const res = await fetch(`${server.url}/token?service=wharf&scope=${encodeURIComponent('repository:ci/app:pull,push')}`, {
+        headers: { authorization: `Basic ${basic}` },
+      });
+      expect(res.status).toBe(200);
+      const { token } = (await res.json()) as { token: string };
+      const claims = JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString('utf8')) as { sub: string; access: unknown[] };
+      expect(claims.access).toEqual([{ type: 'repository', name: 'ci/app', actions: ['pull', 'push'] }]);
+      expect(claims.sub).toContain(LOCAL_ARN);
+
+      // a repository the mapping does not cover: nothing granted
+      const other = await fetch(`${server.url}/token?service=wharf&scope=${encodeURIComponent('repository:prod/app:pull,push')}`, {
+        headers: { authorization: `Basic ${basic}` },
+      });
+      const otherClaims = JSON.parse(Buffer.from(((await other.json()) as { token: string }).token.split('.')[1]!, 'base64url').toString('utf8')) as { access: unknown[] };
+      expect(otherClaims.access).toEqual([]);
     });
   });
 });
