@@ -45,6 +45,24 @@ export class MissingBlobsError extends StorageError {
 /** Used when a body exceeds a configured limit while streaming. */
 export class TooLargeError extends StorageError {}
 
+/**
+ * Garbage collection is deleting this blob right now (its record is `deleting`): it cannot be
+ * reserved or linked until the deletion finishes. The core waits briefly and retries (the bytes are
+ * written again by the push that wanted them), or asks the client to retry.
+ */
+export class BlobDeletingError extends StorageError {
+  constructor(readonly digest: Digest) {
+    super(`blob ${digest} is being garbage-collected; retry`);
+  }
+}
+
+/** A tag may not move or go: its repository's lifecycle policy makes tags immutable. */
+export class ImmutableTagError extends StorageError {
+  constructor(readonly tag: string, readonly digest: Digest) {
+    super(`tag ${tag} is immutable (it points at ${digest})`);
+  }
+}
+
 /* ------------------------------------------------------------------------------------------------
  * Blob store
  * --------------------------------------------------------------------------------------------- */
@@ -113,6 +131,13 @@ export interface BlobStore {
 
   /** Removes a blob's bytes. Idempotent. (Called by garbage collection only.) */
   delete(digest: Digest): Promise<void>;
+
+  /**
+   * Removes what uploads left behind that nothing has appended to since `olderThan` (ms epoch):
+   * abandoned sessions' files, parts, carried remainders, unfinished multipart uploads. A session
+   * is expired once untouched for its TTL, so GC passes now - TTL. Returns what it freed.
+   */
+  sweepUploads(olderThan: number): Promise<{ uploads: number; bytes: number }>;
 }
 
 /* ------------------------------------------------------------------------------------------------
@@ -161,14 +186,111 @@ export interface ReferrerEntry {
   annotations?: Record<string, string>;
 }
 
+/**
+ * Garbage collection's view of one stored digest (see "Blob records" below).
+ * `state` is `live`, or `deleting` from the moment GC decided to delete the bytes until it has.
+ */
+export interface BlobRecord {
+  digest: Digest;
+  /** How many repositories link it. */
+  refs: number;
+  /** Last reserve or link (ms epoch). */
+  touchedAt: number;
+  state: 'live' | 'deleting';
+  /** When it became `deleting` (ms epoch); 0 while live. */
+  deletingSince: number;
+}
+
+/** A repository link as GC sees it. */
+export interface BlobLink {
+  digest: Digest;
+  size: number;
+  /** Last link, or last commit of a manifest that references it (ms epoch). */
+  touchedAt: number;
+}
+
+/** A manifest as GC and retention see it (no bytes). */
+export interface ManifestSummary {
+  digest: Digest;
+  mediaType: string;
+  references: { blobs: Digest[]; manifests: Digest[] };
+  subject?: Digest;
+  /** The bytes live in the blob store (and the manifest's digest is linked as a blob). */
+  external: boolean;
+  createdAt: number;
+  /** Last put, or last commit of an index that references it (ms epoch). */
+  touchedAt: number;
+}
+
+export interface TagEntry {
+  tag: string;
+  digest: Digest;
+  updatedAt: number;
+}
+
+/** A page of a listing that resumes from an opaque cursor (GC runs across invocations). */
+export interface CursorPage<T> {
+  items: T[];
+  /** Absent on the last page. */
+  cursor?: string;
+}
+
+/** Retention rules: a tag is kept when any rule keeps it; untagged manifests by age. */
+export interface RetentionRules {
+  /** Keep the N most recently updated tags. */
+  keepLast?: number;
+  /** Keep tags matching any of these patterns (`*` matches any run of characters). */
+  keepTags?: string[];
+  /** Keep tags updated within this many days. */
+  keepYoungerThanDays?: number;
+  /** Delete manifests no tag, index or live subject references, once older than this many days. */
+  untaggedDays?: number;
+}
+
+/** Lifecycle policy for the repositories a pattern matches (`*`, `team-a/*`, or a name). */
+export interface LifecyclePolicy {
+  pattern: string;
+  /** Pushing an existing tag to another digest, and deleting a tag, are refused. */
+  immutableTags?: boolean;
+  retention?: RetentionRules;
+}
+
+/** Where a garbage collection run stopped, to continue in the next invocation. Opaque to stores. */
+export interface GcState {
+  cursor: string;
+  startedAt: number;
+  updatedAt: number;
+}
+
 export interface MetadataStore {
+  /*
+   * Blob records (garbage collection's safety protocol, functions/lifecycle/README.md):
+   * every stored digest has a record { refs, touchedAt, state }. Bytes are written only after
+   * reserveBlob; links count in refs; GC deletes bytes only after markBlobDeleting succeeded (refs
+   * 0, untouched for the grace period), and reserve/link refuse a `deleting` record. So a blob is
+   * never deleted while linked, nor linked while being deleted.
+   */
+
+  /**
+   * Before writing a blob's bytes: creates or touches its record (touchedAt = now, state live).
+   * Throws BlobDeletingError when the record is `deleting`.
+   */
+  reserveBlob(digest: Digest, now: number): Promise<void>;
+  /** The record, or undefined. */
+  getBlobRecord(digest: Digest): Promise<BlobRecord | undefined>;
+
   /* Repository links: a repository sees a blob only when it was pushed or mounted into it. */
 
-  /** Links the blob into the repository (idempotent) and records the repository in the catalog. */
+  /**
+   * Links the blob into the repository and records the repository in the catalog, atomically with
+   * its blob record: a new link adds 1 to refs; any link sets the link's and the record's
+   * touchedAt to now. Throws BlobDeletingError (and links nothing) when the record is `deleting`.
+   * Creates the record when absent.
+   */
   linkBlob(repository: string, digest: Digest, size: number): Promise<void>;
   /** The link, or undefined. */
   getBlobLink(repository: string, digest: Digest): Promise<BlobInfo | undefined>;
-  /** Removes the link; false when there was none. Bytes stay (garbage collection frees them). */
+  /** Removes the link (refs - 1, atomically); false when there was none. Bytes stay until GC. */
   unlinkBlob(repository: string, digest: Digest): Promise<boolean>;
 
   /* Manifests and tags */
@@ -177,19 +299,23 @@ export interface MetadataStore {
    * Stores the manifest record and points `tags` at it, atomically. Fails with MissingBlobsError
    * (and writes nothing) unless every `references.blobs` is linked into the repository and every
    * `references.manifests` is stored in it at the moment of the write: a concurrent unlink cannot
-   * leave a visible manifest whose blobs are missing. Re-putting the same digest is idempotent.
-   * Records the repository in the catalog and, when `subject` is set, the referrer entry.
+   * leave a visible manifest whose blobs are missing. Sets touchedAt = now on the manifest, on every
+   * referenced link and on every referenced child manifest, in the same write (so GC, which removes
+   * only what was untouched for its grace period, cannot remove them from under the commit).
+   * Re-putting the same digest is idempotent. Records the repository in the catalog and, when
+   * `subject` is set, the referrer entry. With `immutableTags`, a tag that exists and points at
+   * another digest fails the whole write with ImmutableTagError.
    */
-  putManifest(repository: string, record: ManifestRecord, tags: string[]): Promise<void>;
+  putManifest(repository: string, record: ManifestRecord, tags: string[], opts?: { immutableTags?: boolean }): Promise<void>;
   getManifest(repository: string, digest: Digest): Promise<ManifestRecord | undefined>;
   /** The digest a tag points at, or undefined. */
   getTag(repository: string, tag: string): Promise<Digest | undefined>;
   /**
    * Removes the manifest, every tag that points at it and its referrer entry; false when absent.
-   * Records what garbage collection will need (the manifest's references stay in a tombstone or
-   * are recomputed by GC; implementation's choice, documented in its file).
+   * Garbage collection recomputes reachability from what remains, so nothing is left behind for it.
+   * With `immutableTags`, a manifest that a tag points at is not deleted: ImmutableTagError.
    */
-  deleteManifest(repository: string, digest: Digest): Promise<boolean>;
+  deleteManifest(repository: string, digest: Digest, opts?: { immutableTags?: boolean }): Promise<boolean>;
   /** Removes one tag (not the manifest); false when absent. */
   deleteTag(repository: string, tag: string): Promise<boolean>;
 
@@ -214,6 +340,43 @@ export interface MetadataStore {
   updateUpload(session: UploadSession, expectedVersion: number): Promise<void>;
   /** Deletes the session; false when it was not there. */
   deleteUpload(repository: string, id: string): Promise<boolean>;
+
+  /* Garbage collection and retention (functions/lifecycle/). Listings are in key order. */
+
+  /** Every blob record, in pages. */
+  listBlobRecords(opts: { cursor?: string; limit: number }): Promise<CursorPage<BlobRecord>>;
+  /**
+   * Sets the record `deleting` (deletingSince = now) if refs is 0, it is live and touchedAt <
+   * olderThan; true then. Also true when it is already `deleting` (a run that stopped half-way
+   * resumes). False otherwise (including absent).
+   */
+  markBlobDeleting(digest: Digest, olderThan: number, now: number): Promise<boolean>;
+  /** Deletes a `deleting` record (after its bytes are gone); no-op otherwise. */
+  deleteBlobRecord(digest: Digest): Promise<void>;
+
+  listBlobLinks(repository: string, opts: { cursor?: string; limit: number }): Promise<CursorPage<BlobLink>>;
+  /** Removes the link (refs - 1) if its touchedAt < olderThan; true when removed. */
+  unlinkBlobIfUntouched(repository: string, digest: Digest, olderThan: number): Promise<boolean>;
+
+  listManifests(repository: string, opts: { cursor?: string; limit: number }): Promise<CursorPage<ManifestSummary>>;
+  /**
+   * Deletes the manifest (and its referrer entry) if no tag points at it and its touchedAt <
+   * olderThan; true when deleted. Leaves no tombstone.
+   */
+  deleteManifestIfUntouched(repository: string, digest: Digest, olderThan: number): Promise<boolean>;
+  /** Every tag of the repository with its digest and last update, in tag order. */
+  listTagEntries(repository: string, opts: { cursor?: string; limit: number }): Promise<CursorPage<TagEntry>>;
+  /** Deletes the tag if it still points at `digest`; true when deleted. */
+  deleteTagIf(repository: string, tag: string, digest: Digest): Promise<boolean>;
+
+  /** Lifecycle policies (immutability, retention), one list for the registry. Empty when unset. */
+  getLifecyclePolicies(): Promise<LifecyclePolicy[]>;
+  putLifecyclePolicies(policies: LifecyclePolicy[]): Promise<void>;
+
+  /** The saved position of an unfinished garbage collection run, or undefined. */
+  getGcState(): Promise<GcState | undefined>;
+  /** Saves it; undefined clears it (the run finished). */
+  putGcState(state: GcState | undefined): Promise<void>;
 }
 
 /* ------------------------------------------------------------------------------------------------
