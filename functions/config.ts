@@ -25,6 +25,11 @@ export interface WharfConfig {
     dynamodbEndpoint?: string;
   };
   registry: RegistryConfig;
+  /** Garbage collection and retention (functions/lifecycle/). */
+  lifecycle: {
+    /** Nothing touched more recently than this is collected; longer than an upload session's life. */
+    graceSeconds: number;
+  };
   /** Access control (auth/auth.ts, README "Access control"). */
   auth: {
     /** `on`, or `auto`: on once a user or robot exists. `serve` forces `on` off loopback. */
@@ -92,6 +97,10 @@ export function loadConfig(env: Env = process.env): Readonly<WharfConfig> {
       inlineManifestBytes: integer(env, 'INLINE_MANIFEST_BYTES', d.inlineManifestBytes, 0),
       pageSizeDefault: integer(env, 'PAGE_SIZE_DEFAULT', d.pageSizeDefault, 1),
       pageSizeMax: integer(env, 'PAGE_SIZE_MAX', d.pageSizeMax, 1),
+      policyCacheMs: integer(env, 'POLICY_CACHE_MS', d.policyCacheMs, 0),
+    },
+    lifecycle: {
+      graceSeconds: integer(env, 'GC_GRACE_SECONDS', integer(env, 'UPLOAD_SESSION_TTL_SECONDS', d.uploadSessionTtlSeconds, 1) + 3600, 0),
     },
     auth: {
       mode: authMode,

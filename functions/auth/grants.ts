@@ -1,14 +1,15 @@
 /**
  * Who may do what: a principal's grants, resolved against a repository name.
  *
- * Patterns: `*` matches every repository; a `*` elsewhere matches any run of characters, slashes
- * included (`team-a/*` covers `team-a/app` and `team-a/tools/lint`); anything else is an exact name.
- * Rules: an admin may do everything; `push` implies `pull` (a client checks what the registry has
- * before it sends, and tags it pushed must be readable); public patterns give everyone `pull`.
+ * Patterns are those of registry/repository-pattern.ts. Rules: an admin may do everything; `push`
+ * implies `pull` (a client checks what the registry has before it sends, and tags it pushed must be
+ * readable); public patterns give everyone `pull`.
  */
 import type { Action, Grant } from '../storage/types.js';
-import { isRepositoryName } from '../registry/oci/reference.js';
+import { isPattern, patternMatches } from '../registry/repository-pattern.js';
 import { ACTIONS } from './scope.js';
+
+export { isPattern, patternMatches };
 
 export type PrincipalKind = 'user' | 'robot' | 'iam' | 'anonymous';
 
@@ -23,13 +24,6 @@ export interface Principal {
 }
 
 export const ANONYMOUS_NAME = '';
-
-export function patternMatches(pattern: string, repository: string): boolean {
-  if (pattern === '*') return true;
-  if (!pattern.includes('*')) return pattern === repository;
-  const parts = pattern.split('*').map((p) => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&'));
-  return new RegExp(`^${parts.join('.*')}$`, 's').test(repository);
-}
 
 /** The actions `principal` may take on `repository`. */
 export function allowedActions(principal: Principal, repository: string): Set<Action> {
@@ -68,9 +62,4 @@ export function removeGrant(grants: Grant[], pattern: string, actions?: Action[]
   return grants
     .map((g) => (g.pattern !== pattern ? g : { pattern, actions: actions ? g.actions.filter((a) => !actions.includes(a)) : [] }))
     .filter((g) => g.actions.length > 0);
-}
-
-/** A pattern is valid when putting a letter for each `*` gives a valid repository name. */
-export function isPattern(pattern: string): boolean {
-  return pattern.length <= 255 && isRepositoryName(pattern.replaceAll('*', 'a'));
 }

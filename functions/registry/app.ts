@@ -3,8 +3,17 @@
  * No HTTP framework, no AWS: adapters translate, storage ports store. This is the one boundary where
  * errors become the spec's JSON error bodies, and where the headers every response carries are set.
  */
-import { ConflictError, DigestMismatchError, SizeMismatchError, StorageError, TooLargeError } from '../storage/types.js';
+import {
+  BlobDeletingError,
+  ConflictError,
+  DigestMismatchError,
+  ImmutableTagError,
+  SizeMismatchError,
+  StorageError,
+  TooLargeError,
+} from '../storage/types.js';
 import { OPEN_CALLER } from '../auth/caller.js';
+import { LifecyclePolicies } from '../lifecycle/policies.js';
 import type { Context, RegistryDeps } from './context.js';
 import { RegistryError } from './errors.js';
 import { json, type RegistryRequest, type RegistryResponse } from './http.js';
@@ -21,7 +30,8 @@ export interface Registry {
 }
 
 export function createRegistry(deps: RegistryDeps): Registry {
-  const full = { now: Date.now, ...deps };
+  const now = deps.now ?? Date.now;
+  const full = { ...deps, now, lifecycle: new LifecyclePolicies(deps.meta, deps.config.policyCacheMs ?? 1000, now) };
   return {
     async handle(req) {
       let operation = 'unknown';
@@ -67,6 +77,14 @@ export function toRegistryError(error: unknown): RegistryError {
   if (error instanceof TooLargeError) return new RegistryError('SIZE_INVALID', error.message, undefined, 413);
   if (error instanceof ConflictError) {
     return new RegistryError('BLOB_UPLOAD_INVALID', 'concurrent modification, retry', undefined, 409);
+  }
+  if (error instanceof ImmutableTagError) {
+    return new RegistryError('DENIED', `${error.message}: tags in this repository are immutable`, { tag: error.tag, digest: error.digest });
+  }
+  if (error instanceof BlobDeletingError) {
+    return new RegistryError('TOOMANYREQUESTS', 'blob is being garbage-collected; retry shortly', { digest: error.digest }, 429, {
+      'retry-after': '1',
+    });
   }
   if (isClientAbort(error)) return new RegistryError('BLOB_UPLOAD_INVALID', 'request body ended early', undefined, 400);
   if (error instanceof StorageError) return new RegistryError('UNKNOWN', error.message);

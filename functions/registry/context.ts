@@ -1,6 +1,7 @@
 /** What every handler receives: the request, the storage ports and the configuration. */
 import type { Auth } from '../auth/auth.js';
 import type { Caller } from '../auth/caller.js';
+import type { LifecyclePolicies } from '../lifecycle/policies.js';
 import type { BlobStore, MetadataStore } from '../storage/types.js';
 import type { RegistryRequest } from './http.js';
 
@@ -18,6 +19,8 @@ export interface RegistryConfig {
   /** Default and largest page of tags/catalog/referrers. */
   pageSizeDefault: number;
   pageSizeMax: number;
+  /** How long lifecycle policies (immutable tags) are cached per instance (ms). */
+  policyCacheMs: number;
 }
 
 export const defaultRegistryConfig: RegistryConfig = {
@@ -29,6 +32,7 @@ export const defaultRegistryConfig: RegistryConfig = {
   inlineManifestBytes: 200 * 1024,
   pageSizeDefault: 1000,
   pageSizeMax: 10000,
+  policyCacheMs: 1000,
 };
 
 /** Serves the embedded backend's signed blob URLs; absent where the blob store presigns (S3). */
@@ -49,7 +53,7 @@ export interface RegistryDeps {
 
 export interface Context {
   req: RegistryRequest;
+  deps: Required<Pick<RegistryDeps, 'now'>> & RegistryDeps & { lifecycle: LifecyclePolicies };
   /** Who is asking, and what they may do beyond the route's own scope (auth/caller.ts). */
   caller: Caller;
-  deps: Required<Pick<RegistryDeps, 'now'>> & RegistryDeps;
 }

@@ -3,7 +3,7 @@
  * and media type that were pushed (no conversion, whatever `Accept` says); pushed by tag or by
  * digest (with `?tag=` repeated, spec main branch); deleted by digest (with its tags) or by tag.
  */
-import { MissingBlobsError, type ManifestRecord } from '../../storage/types.js';
+import { ImmutableTagError, MissingBlobsError, type ManifestRecord } from '../../storage/types.js';
 import type { Context } from '../context.js';
 import { RegistryError } from '../errors.js';
 import { readBody, respond, streamOf, type RegistryResponse } from '../http.js';
@@ -11,7 +11,9 @@ import { digestOf, looksLikeDigest, parseDigest } from '../oci/digest.js';
 import { parseManifest } from '../oci/manifest.js';
 import { baseMediaType } from '../oci/media-types.js';
 import { isTag } from '../oci/reference.js';
+import { reserveBlob } from './blob-reservation.js';
 import { requireDigest } from './blobs.js';
+import { linkNewBlob } from './uploads.js';
 
 type Reference = { kind: 'digest'; digest: string } | { kind: 'tag'; tag: string };
 
@@ -64,7 +66,12 @@ export async function putManifest(ctx: Context, name: string, reference: string)
   if (badTag !== undefined) throw new RegistryError('MANIFEST_INVALID', 'invalid tag', { tag: badTag.slice(0, 200) });
 
   const inline = bytes.length <= config.inlineManifestBytes;
-  if (!inline) await blobs.put(digest, streamOf(bytes), bytes.length);
+  if (!inline) {
+    // Kept in the blob store and linked under its own digest, so GC sees the bytes are in use.
+    await reserveBlob(ctx, digest);
+    await blobs.put(digest, streamOf(bytes), bytes.length);
+    await linkNewBlob(ctx, name, digest, bytes.length);
+  }
   const record: ManifestRecord = {
     digest,
     mediaType: parsed.mediaType,
@@ -76,8 +83,9 @@ export async function putManifest(ctx: Context, name: string, reference: string)
     annotations: annotationsToKeep(parsed.annotations),
     createdAt: now(),
   };
+  const immutableTags = tags.length > 0 && (await ctx.deps.lifecycle.immutableTags(name));
   try {
-    await meta.putManifest(name, record, [...new Set(tags)]);
+    await meta.putManifest(name, record, [...new Set(tags)], { immutableTags });
   } catch (error) {
     if (error instanceof MissingBlobsError) {
       throw new RegistryError('MANIFEST_BLOB_UNKNOWN', undefined, { digests: error.digests });
@@ -109,7 +117,13 @@ function annotationsToKeep(annotations: Record<string, string> | undefined): Rec
 export async function deleteManifest(ctx: Context, name: string, reference: string): Promise<RegistryResponse> {
   const { meta } = ctx.deps;
   const ref = parseReference(reference);
-  const deleted = ref.kind === 'digest' ? await meta.deleteManifest(name, ref.digest) : await meta.deleteTag(name, ref.tag);
+  const immutableTags = await ctx.deps.lifecycle.immutableTags(name);
+  if (ref.kind === 'tag' && immutableTags) {
+    const digest = await meta.getTag(name, ref.tag);
+    if (digest) throw new ImmutableTagError(ref.tag, digest);
+  }
+  const deleted =
+    ref.kind === 'digest' ? await meta.deleteManifest(name, ref.digest, { immutableTags }) : await meta.deleteTag(name, ref.tag);
   if (!deleted) throw new RegistryError('MANIFEST_UNKNOWN', undefined, { name, reference });
   return respond(202, { 'content-length': '0' });
 }

@@ -4,13 +4,21 @@
  * final PUT `?digest=` with or without a last body, DELETE to cancel. Every byte path streams.
  */
 import { randomUUID } from 'node:crypto';
-import { DigestMismatchError, SizeMismatchError, TooLargeError, type UploadCursor } from '../../storage/types.js';
+import {
+  BlobDeletingError,
+  DigestMismatchError,
+  SizeMismatchError,
+  TooLargeError,
+  type Digest,
+  type UploadCursor,
+} from '../../storage/types.js';
 import type { Context } from '../context.js';
 import { RegistryError } from '../errors.js';
 import { respond, streamOf, type RegistryResponse } from '../http.js';
 import { parseContentRange } from '../oci/content-range.js';
 import { isDigest } from '../oci/digest.js';
 import { isRepositoryName } from '../oci/reference.js';
+import { reserveBlob, retryLater } from './blob-reservation.js';
 import { requireDigest } from './blobs.js';
 import { findSession, rangeConflict, uploadHeaders, withLease, type Lease } from './upload-session.js';
 
@@ -56,14 +64,34 @@ async function mountBlob(ctx: Context, name: string, digest: string, from: strin
     size = (await blobs.stat(digest))?.size;
   }
   if (size === undefined) return false;
-  await meta.linkBlob(name, digest, size);
+  try {
+    await meta.linkBlob(name, digest, size);
+  } catch (error) {
+    // Garbage collection is deleting it: an ordinary upload brings the bytes back.
+    if (error instanceof BlobDeletingError) return false;
+    throw error;
+  }
   return true;
+}
+
+/**
+ * Links bytes this request just wrote. Refused only if the bytes sat unlinked past the whole GC
+ * grace period since reserveBlob (a request that slow): the client retries the upload.
+ */
+export async function linkNewBlob(ctx: Context, name: string, digest: Digest, size: number): Promise<void> {
+  try {
+    await ctx.deps.meta.linkBlob(name, digest, size);
+  } catch (error) {
+    if (error instanceof BlobDeletingError) throw retryLater(digest);
+    throw error;
+  }
 }
 
 async function putMonolithic(ctx: Context, name: string, digest: string): Promise<RegistryResponse> {
   const length = contentLength(ctx);
+  await reserveBlob(ctx, digest);
   const { size } = await ctx.deps.blobs.put(digest, ctx.req.body ?? streamOf(), length);
-  await ctx.deps.meta.linkBlob(name, digest, size);
+  await linkNewBlob(ctx, name, digest, size);
   return blobCreated(name, digest);
 }
 
@@ -135,13 +163,14 @@ export async function putBlobUploadComplete(ctx: Context, name: string, id: stri
   const expected = expectedChunk(ctx, session.cursor.offset, session);
   await withLease(ctx, session, async (lease) => {
     await appendBody(ctx, name, id, lease, expected);
+    await reserveBlob(ctx, digest);
     const { size } = await ctx.deps.blobs.completeUpload(id, lease.cursor, digest).catch((error: unknown) => {
       // The store discarded the bytes; the session goes with them (nothing left behind).
       if (error instanceof DigestMismatchError || error instanceof SizeMismatchError) lease.ended = true;
       throw error;
     });
     // Linked before the session ends: a failure here leaves the session for the client to retry.
-    await ctx.deps.meta.linkBlob(name, digest, size);
+    await linkNewBlob(ctx, name, digest, size);
     lease.ended = true;
   });
   return blobCreated(name, digest);
