@@ -1,6 +1,6 @@
 /**
  * The embedded backends (FsBlobStore, SqliteMetadataStore) against the storage contracts, plus what
- * only they promise: signed URLs, restarts mid-upload, sha512, paging speed, tombstones.
+ * only they promise: signed URLs, restarts mid-upload, sha512, paging speed, durability across reopening.
  */
 import Database from 'better-sqlite3';
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
@@ -184,7 +184,7 @@ describe('SqliteMetadataStore', () => {
     }
   });
 
-  it('survives reopening and leaves a tombstone for each deleted manifest', async () => {
+  it('survives reopening; deleting a manifest leaves nothing behind', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'wharf-sqlite-'));
     const path = join(dir, 'wharf.db');
     try {
@@ -203,8 +203,10 @@ describe('SqliteMetadataStore', () => {
       const db = new Database(path, { readonly: true });
       try {
         expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
-        const rows = db.prepare('SELECT repo, digest, refs FROM deleted_manifests').all();
-        expect(rows).toEqual([{ repo: 'r', digest: record.digest, refs: JSON.stringify(record.references) }]);
+        // No tombstones any more (GC recomputes reachability); the link stays until GC removes it.
+        expect(db.prepare("SELECT name FROM sqlite_master WHERE name = 'deleted_manifests'").all()).toEqual([]);
+        expect(db.prepare('SELECT COUNT(*) AS n FROM manifests').get()).toEqual({ n: 0 });
+        expect(db.prepare('SELECT repo, digest, size FROM blob_links').all()).toEqual([{ repo: 'r', digest: blob, size: 3 }]);
       } finally {
         db.close();
       }

@@ -5,6 +5,8 @@
  *   uploads/<uploadId>                      bytes of an upload in progress
  *   tmp/<random>                            monolithic puts being written
  *
+ * sweepUploads (garbage collection) removes entries of uploads/ and tmp/ by mtime.
+ *
  * Files are written elsewhere, then renamed into blobs/ (atomic; renaming over an existing blob is
  * harmless because the content is identical). Bytes are only ever streamed.
  *
@@ -20,7 +22,7 @@
  */
 import { createHash, randomUUID, type Hash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
-import { mkdir, open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { lstat, mkdir, open, readdir, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import {
   DigestMismatchError,
@@ -203,6 +205,44 @@ export class FsBlobStore implements BlobStore {
     await rm(this.blobPath(digest), { force: true });
   }
 
+  /**
+   * Removes upload files (and anything else under uploads/) last modified before `olderThan`, and
+   * the tmp/ files of monolithic puts that a crash left behind (a put in progress writes its file
+   * continuously, so it is never that old). Every append writes the file, so its mtime is the last
+   * time anything was appended. Counts each removed entry as one upload.
+   */
+  async sweepUploads(olderThan: number): Promise<{ uploads: number; bytes: number }> {
+    let uploads = 0;
+    let bytes = 0;
+    for (const dir of ['uploads', 'tmp']) {
+      const parent = join(this.root, dir);
+      let names: string[];
+      try {
+        names = await readdir(parent);
+      } catch (err) {
+        if (isNotFound(err)) continue;
+        throw err;
+      }
+      for (const name of names) {
+        const path = join(parent, name);
+        let info: Awaited<ReturnType<typeof lstat>>;
+        try {
+          info = await lstat(path);
+        } catch (err) {
+          if (isNotFound(err)) continue; // completed or cancelled meanwhile
+          throw err;
+        }
+        if (info.mtimeMs >= olderThan) continue;
+        const size = info.isDirectory() ? await treeSize(path) : info.size;
+        await rm(path, { recursive: true, force: true });
+        if (dir === 'uploads') this.hashers.delete(name);
+        uploads += 1;
+        bytes += size;
+      }
+    }
+    return { uploads, bytes };
+  }
+
   private blobPath(digest: Digest): string {
     const { algorithm, hex } = parseDigest(digest);
     return join(this.root, 'blobs', algorithm, hex.slice(0, 2), hex);
@@ -321,6 +361,17 @@ async function hashFile(fh: FileHandle, algorithm: Algorithm): Promise<string> {
     position += bytesRead;
   }
   return `${algorithm}:${hash.digest('hex')}`;
+}
+
+/** Bytes of the regular files under a directory (what removing it frees). */
+async function treeSize(dir: string): Promise<number> {
+  let total = 0;
+  for (const entry of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) total += await treeSize(path);
+    else if (entry.isFile()) total += (await lstat(path).catch(() => ({ size: 0 }))).size;
+  }
+  return total;
 }
 
 function isNotFound(err: unknown): boolean {

@@ -1,10 +1,22 @@
 /**
  * The embedded MetadataStore: one SQLite file through better-sqlite3.
  *
- * Garbage collection: deleteManifest leaves a tombstone in `deleted_manifests` (repository, digest,
- * the manifest's references as JSON, deleted_at), so GC can find blobs and child manifests that may
- * have lost their last reference without re-reading manifest bytes. Unlinked blobs and deleted
- * manifests' bytes stay in the blob store until GC removes them.
+ * Garbage collection (functions/lifecycle/README.md): `blob_records` holds one row per stored
+ * digest (touched_at, state, deleting_since). Its `refs` is not stored: it is COUNT(*) of the
+ * digest's rows in `blob_links` (index blob_links_by_digest), read inside the same BEGIN IMMEDIATE
+ * transaction as the decision that depends on it, so it cannot drift from the links. `blob_links`
+ * and `manifests` carry touched_at (set by linkBlob and putManifest, and by putManifest on every
+ * link and child manifest it references). Deleting a manifest leaves nothing behind: GC recomputes
+ * reachability from what remains. Lifecycle policies and the saved GC position are JSON values in
+ * `settings`.
+ *
+ * Migration on open: a data directory written before GC existed gets touched_at on blob_links and
+ * manifests (set to the time of the migration, so everything old gets a full grace period), a blob
+ * record for every linked digest, and loses the old `deleted_manifests` tombstone table. Bytes
+ * stored but linked nowhere at that time have no record, so GC does not see them.
+ *
+ * Cursors (GC listings) are the last key returned (a digest or a tag), as is; the next page starts
+ * strictly after it.
  *
  * Catalog: `repositories` gets a row whenever a link or a manifest is written and keeps it, as the
  * catalog of repositories ever pushed. repositoryExists asks the link/manifest/tag tables directly, so
@@ -23,14 +35,23 @@
  */
 import Database from 'better-sqlite3';
 import {
+  BlobDeletingError,
   ConflictError,
+  ImmutableTagError,
   MissingBlobsError,
   type BlobInfo,
+  type BlobLink,
+  type BlobRecord,
+  type CursorPage,
   type Digest,
+  type GcState,
+  type LifecyclePolicy,
   type ManifestRecord,
+  type ManifestSummary,
   type MetadataStore,
   type Page,
   type ReferrerEntry,
+  type TagEntry,
   type UploadSession,
 } from '../types.js';
 
@@ -43,7 +64,20 @@ CREATE TABLE IF NOT EXISTS blob_links (
   repo TEXT NOT NULL,
   digest TEXT NOT NULL,
   size INTEGER NOT NULL,
+  touched_at INTEGER NOT NULL DEFAULT 0,
   PRIMARY KEY (repo, digest)
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS blob_records (
+  digest TEXT NOT NULL PRIMARY KEY,
+  touched_at INTEGER NOT NULL,
+  state TEXT NOT NULL,           -- 'live' | 'deleting'
+  deleting_since INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS settings (
+  key TEXT NOT NULL PRIMARY KEY,
+  value TEXT NOT NULL            -- JSON
 ) WITHOUT ROWID;
 
 CREATE TABLE IF NOT EXISTS manifests (
@@ -57,6 +91,7 @@ CREATE TABLE IF NOT EXISTS manifests (
   artifact_type TEXT,
   annotations TEXT,              -- JSON
   created_at INTEGER NOT NULL,
+  touched_at INTEGER NOT NULL DEFAULT 0,
   PRIMARY KEY (repo, digest)
 ) WITHOUT ROWID;
 
@@ -92,15 +127,15 @@ CREATE TABLE IF NOT EXISTS uploads (
   PRIMARY KEY (repo, id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS uploads_by_expiry ON uploads (expires_at);
-
-CREATE TABLE IF NOT EXISTS deleted_manifests (
-  repo TEXT NOT NULL,
-  digest TEXT NOT NULL,
-  refs TEXT NOT NULL,            -- JSON ManifestRecord.references
-  deleted_at INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS deleted_manifests_by_time ON deleted_manifests (deleted_at);
 `;
+
+/** Run after SCHEMA and the column migrations: they index columns old files lack until then. */
+const INDEXES = `
+CREATE INDEX IF NOT EXISTS blob_links_by_digest ON blob_links (digest);
+`;
+
+const POLICIES_KEY = 'lifecycle-policies';
+const GC_STATE_KEY = 'gc-state';
 
 interface ManifestRow {
   digest: string;
@@ -112,6 +147,36 @@ interface ManifestRow {
   artifact_type: string | null;
   annotations: string | null;
   created_at: number;
+}
+
+interface ManifestSummaryRow {
+  digest: string;
+  media_type: string;
+  refs: string;
+  subject: string | null;
+  external: number;
+  created_at: number;
+  touched_at: number;
+}
+
+interface BlobRecordRow {
+  digest: string;
+  touched_at: number;
+  state: string;
+  deleting_since: number;
+  refs: number;
+}
+
+interface BlobLinkRow {
+  digest: string;
+  size: number;
+  touched_at: number;
+}
+
+interface TagRow {
+  tag: string;
+  digest: string;
+  updated_at: number;
 }
 
 interface ReferrerRow {
@@ -136,31 +201,50 @@ interface UploadRow {
 export class SqliteMetadataStore implements MetadataStore {
   private readonly db: Database.Database;
   private readonly sql: ReturnType<typeof prepareStatements>;
-  private readonly putManifestTx: Database.Transaction<(repository: string, record: ManifestRecord, tags: string[]) => void>;
-  private readonly deleteManifestTx: Database.Transaction<(repository: string, digest: Digest) => boolean>;
 
   constructor(opts: { path: string }) {
     this.db = new Database(opts.path);
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = FULL');
     this.db.pragma('busy_timeout = 5000');
-    this.db.exec(SCHEMA);
+    this.db.transaction(() => {
+      this.db.exec(SCHEMA);
+      migrate(this.db, Date.now());
+      this.db.exec(INDEXES);
+    }).immediate();
     this.sql = prepareStatements(this.db);
-    this.putManifestTx = this.db.transaction(this.writeManifest.bind(this));
-    this.deleteManifestTx = this.db.transaction(this.removeManifest.bind(this));
   }
 
   close(): void {
     this.db.close();
   }
 
+  /* Blob records */
+
+  async reserveBlob(digest: Digest, now: number): Promise<void> {
+    this.db.transaction(() => {
+      const row = this.sql.getBlobRecord.get(digest);
+      if (row?.state === 'deleting') throw new BlobDeletingError(digest);
+      this.sql.touchBlobRecord.run(digest, now);
+    }).immediate();
+  }
+
+  async getBlobRecord(digest: Digest): Promise<BlobRecord | undefined> {
+    const row = this.sql.getBlobRecord.get(digest);
+    return row && toBlobRecord(row);
+  }
+
   /* Blob links */
 
   async linkBlob(repository: string, digest: Digest, size: number): Promise<void> {
     this.db.transaction(() => {
-      this.sql.linkBlob.run(repository, digest, size);
+      const row = this.sql.getBlobRecord.get(digest);
+      if (row?.state === 'deleting') throw new BlobDeletingError(digest);
+      const now = Date.now();
+      this.sql.touchBlobRecord.run(digest, now);
+      this.sql.linkBlob.run(repository, digest, size, now);
       this.sql.addRepository.run(repository);
-    })();
+    }).immediate();
   }
 
   async getBlobLink(repository: string, digest: Digest): Promise<BlobInfo | undefined> {
@@ -169,13 +253,14 @@ export class SqliteMetadataStore implements MetadataStore {
   }
 
   async unlinkBlob(repository: string, digest: Digest): Promise<boolean> {
+    // refs is counted from blob_links, so removing the row is the decrement.
     return this.sql.unlinkBlob.run(repository, digest).changes > 0;
   }
 
   /* Manifests and tags */
 
-  async putManifest(repository: string, record: ManifestRecord, tags: string[]): Promise<void> {
-    this.putManifestTx.immediate(repository, record, tags);
+  async putManifest(repository: string, record: ManifestRecord, tags: string[], opts: { immutableTags?: boolean } = {}): Promise<void> {
+    this.db.transaction(() => this.writeManifest(repository, record, tags, opts.immutableTags === true)).immediate();
   }
 
   async getManifest(repository: string, digest: Digest): Promise<ManifestRecord | undefined> {
@@ -187,8 +272,19 @@ export class SqliteMetadataStore implements MetadataStore {
     return this.sql.getTag.get(repository, tag)?.digest;
   }
 
-  async deleteManifest(repository: string, digest: Digest): Promise<boolean> {
-    return this.deleteManifestTx.immediate(repository, digest);
+  async deleteManifest(repository: string, digest: Digest, opts: { immutableTags?: boolean } = {}): Promise<boolean> {
+    return this.db
+      .transaction(() => {
+        const row = this.sql.getManifestSubject.get(repository, digest);
+        if (!row) return false;
+        if (opts.immutableTags) {
+          const tag = this.sql.firstTagOf.get(repository, digest);
+          if (tag) throw new ImmutableTagError(tag.tag, digest);
+        }
+        this.removeManifest(repository, digest, row.subject);
+        return true;
+      })
+      .immediate();
   }
 
   async deleteTag(repository: string, tag: string): Promise<boolean> {
@@ -248,15 +344,124 @@ export class SqliteMetadataStore implements MetadataStore {
     return row !== undefined && row.expires_at > Date.now();
   }
 
-  /* Transaction bodies */
+  /* Garbage collection and retention */
 
-  private writeManifest(repository: string, record: ManifestRecord, tags: string[]): void {
+  async listBlobRecords(opts: { cursor?: string; limit: number }): Promise<CursorPage<BlobRecord>> {
+    const fetch = pageSize(opts.limit) + 1;
+    const rows =
+      opts.cursor === undefined ? this.sql.listBlobRecordsFirst.all(fetch) : this.sql.listBlobRecordsAfter.all(opts.cursor, fetch);
+    return toCursorPage(rows.map(toBlobRecord), opts.limit, (r) => r.digest);
+  }
+
+  async markBlobDeleting(digest: Digest, olderThan: number, now: number): Promise<boolean> {
+    return this.db
+      .transaction(() => {
+        const row = this.sql.getBlobRecord.get(digest);
+        if (!row) return false;
+        if (row.state === 'deleting') return true;
+        if (row.refs > 0 || row.touched_at >= olderThan) return false;
+        this.sql.markBlobDeleting.run(now, digest);
+        return true;
+      })
+      .immediate();
+  }
+
+  async deleteBlobRecord(digest: Digest): Promise<void> {
+    this.sql.deleteBlobRecord.run(digest);
+  }
+
+  async listBlobLinks(repository: string, opts: { cursor?: string; limit: number }): Promise<CursorPage<BlobLink>> {
+    const fetch = pageSize(opts.limit) + 1;
+    const rows =
+      opts.cursor === undefined
+        ? this.sql.listBlobLinksFirst.all(repository, fetch)
+        : this.sql.listBlobLinksAfter.all(repository, opts.cursor, fetch);
+    return toCursorPage(
+      rows.map((r) => ({ digest: r.digest, size: r.size, touchedAt: r.touched_at })),
+      opts.limit,
+      (l) => l.digest,
+    );
+  }
+
+  async unlinkBlobIfUntouched(repository: string, digest: Digest, olderThan: number): Promise<boolean> {
+    return this.sql.unlinkBlobIfUntouched.run(repository, digest, olderThan).changes > 0;
+  }
+
+  async listManifests(repository: string, opts: { cursor?: string; limit: number }): Promise<CursorPage<ManifestSummary>> {
+    const fetch = pageSize(opts.limit) + 1;
+    const rows =
+      opts.cursor === undefined
+        ? this.sql.listManifestsFirst.all(repository, fetch)
+        : this.sql.listManifestsAfter.all(repository, opts.cursor, fetch);
+    return toCursorPage(rows.map(toManifestSummary), opts.limit, (m) => m.digest);
+  }
+
+  async deleteManifestIfUntouched(repository: string, digest: Digest, olderThan: number): Promise<boolean> {
+    return this.db
+      .transaction(() => {
+        const row = this.sql.getManifestSubject.get(repository, digest);
+        if (!row || row.touched_at >= olderThan) return false;
+        if (this.sql.firstTagOf.get(repository, digest)) return false;
+        this.removeManifest(repository, digest, row.subject);
+        return true;
+      })
+      .immediate();
+  }
+
+  async listTagEntries(repository: string, opts: { cursor?: string; limit: number }): Promise<CursorPage<TagEntry>> {
+    const fetch = pageSize(opts.limit) + 1;
+    const rows =
+      opts.cursor === undefined
+        ? this.sql.listTagEntriesFirst.all(repository, fetch)
+        : this.sql.listTagEntriesAfter.all(repository, opts.cursor, fetch);
+    return toCursorPage(
+      rows.map((r) => ({ tag: r.tag, digest: r.digest, updatedAt: r.updated_at })),
+      opts.limit,
+      (t) => t.tag,
+    );
+  }
+
+  async deleteTagIf(repository: string, tag: string, digest: Digest): Promise<boolean> {
+    return this.sql.deleteTagIf.run(repository, tag, digest).changes > 0;
+  }
+
+  async getLifecyclePolicies(): Promise<LifecyclePolicy[]> {
+    const row = this.sql.getSetting.get(POLICIES_KEY);
+    return row ? (JSON.parse(row.value) as LifecyclePolicy[]) : [];
+  }
+
+  async putLifecyclePolicies(policies: LifecyclePolicy[]): Promise<void> {
+    this.sql.putSetting.run(POLICIES_KEY, JSON.stringify(policies));
+  }
+
+  async getGcState(): Promise<GcState | undefined> {
+    const row = this.sql.getSetting.get(GC_STATE_KEY);
+    return row ? (JSON.parse(row.value) as GcState) : undefined;
+  }
+
+  async putGcState(state: GcState | undefined): Promise<void> {
+    if (state === undefined) this.sql.deleteSetting.run(GC_STATE_KEY);
+    else this.sql.putSetting.run(GC_STATE_KEY, JSON.stringify(state));
+  }
+
+  /* Transaction bodies (run inside BEGIN IMMEDIATE) */
+
+  private writeManifest(repository: string, record: ManifestRecord, tags: string[], immutableTags: boolean): void {
+    if (immutableTags) {
+      for (const tag of tags) {
+        const current = this.sql.getTag.get(repository, tag)?.digest;
+        if (current !== undefined && current !== record.digest) throw new ImmutableTagError(tag, current);
+      }
+    }
+    // Touching is the existence check: an UPDATE that changes no row found no link (or child).
+    // If anything is missing the transaction rolls back, touches included.
+    const now = Date.now();
     const missing = new Set<Digest>();
     for (const digest of record.references.blobs) {
-      if (!this.sql.getBlobLink.get(repository, digest)) missing.add(digest);
+      if (this.sql.touchBlobLink.run(now, repository, digest).changes === 0) missing.add(digest);
     }
     for (const digest of record.references.manifests) {
-      if (!this.sql.manifestExists.get(repository, digest)) missing.add(digest);
+      if (this.sql.touchManifest.run(now, repository, digest).changes === 0) missing.add(digest);
     }
     if (missing.size > 0) throw new MissingBlobsError([...missing]);
 
@@ -272,8 +477,8 @@ export class SqliteMetadataStore implements MetadataStore {
       artifactType: record.artifactType ?? null,
       annotations,
       createdAt: record.createdAt,
+      touchedAt: now,
     });
-    const now = Date.now();
     for (const tag of tags) this.sql.putTag.run(repository, tag, record.digest, now);
     if (record.subject !== undefined) {
       this.sql.putReferrer.run({
@@ -289,43 +494,107 @@ export class SqliteMetadataStore implements MetadataStore {
     this.sql.addRepository.run(repository);
   }
 
-  private removeManifest(repository: string, digest: Digest): boolean {
-    const row = this.sql.getManifest.get(repository, digest);
-    if (!row) return false;
+  private removeManifest(repository: string, digest: Digest, subject: string | null): void {
     this.sql.deleteManifest.run(repository, digest);
     this.sql.deleteTagsOf.run(repository, digest);
-    if (row.subject !== null) this.sql.deleteReferrer.run(repository, row.subject, digest);
-    this.sql.addTombstone.run(repository, digest, row.refs, Date.now());
-    return true;
+    if (subject !== null) this.sql.deleteReferrer.run(repository, subject, digest);
   }
+}
+
+/**
+ * Brings a file written by an older version up to SCHEMA (already applied: CREATE TABLE IF NOT
+ * EXISTS leaves old tables as they were). Runs inside the opening transaction.
+ */
+function migrate(db: Database.Database, now: number): void {
+  const columns = (table: string) =>
+    new Set(db.prepare<[string], { name: string }>('SELECT name FROM pragma_table_info(?)').all(table).map((c) => c.name));
+  if (!columns('blob_links').has('touched_at')) {
+    db.exec('ALTER TABLE blob_links ADD COLUMN touched_at INTEGER NOT NULL DEFAULT 0');
+    db.prepare('UPDATE blob_links SET touched_at = ?').run(now);
+    // Every linked digest gets its record; the migration counts as its last touch.
+    db.prepare(
+      `INSERT OR IGNORE INTO blob_records (digest, touched_at, state, deleting_since)
+       SELECT DISTINCT digest, ?, 'live', 0 FROM blob_links`,
+    ).run(now);
+  }
+  if (!columns('manifests').has('touched_at')) {
+    db.exec('ALTER TABLE manifests ADD COLUMN touched_at INTEGER NOT NULL DEFAULT 0');
+    db.prepare('UPDATE manifests SET touched_at = ?').run(now);
+  }
+  db.exec('DROP TABLE IF EXISTS deleted_manifests');
 }
 
 function prepareStatements(db: Database.Database) {
   return {
     addRepository: db.prepare<[string]>('INSERT OR IGNORE INTO repositories (name) VALUES (?)'),
-    linkBlob: db.prepare<[string, string, number]>(
-      'INSERT INTO blob_links (repo, digest, size) VALUES (?, ?, ?) ON CONFLICT (repo, digest) DO UPDATE SET size = excluded.size',
+    linkBlob: db.prepare<[string, string, number, number]>(
+      `INSERT INTO blob_links (repo, digest, size, touched_at) VALUES (?, ?, ?, ?)
+       ON CONFLICT (repo, digest) DO UPDATE SET size = excluded.size, touched_at = excluded.touched_at`,
     ),
+    touchBlobLink: db.prepare<[number, string, string]>('UPDATE blob_links SET touched_at = ? WHERE repo = ? AND digest = ?'),
+    unlinkBlobIfUntouched: db.prepare<[string, string, number]>(
+      'DELETE FROM blob_links WHERE repo = ? AND digest = ? AND touched_at < ?',
+    ),
+    listBlobLinksFirst: db.prepare<[string, number], BlobLinkRow>(
+      'SELECT digest, size, touched_at FROM blob_links WHERE repo = ? ORDER BY digest LIMIT ?',
+    ),
+    listBlobLinksAfter: db.prepare<[string, string, number], BlobLinkRow>(
+      'SELECT digest, size, touched_at FROM blob_links WHERE repo = ? AND digest > ? ORDER BY digest LIMIT ?',
+    ),
+
+    // refs: the digest's links, counted through blob_links_by_digest.
+    getBlobRecord: db.prepare<[string], BlobRecordRow>(
+      `SELECT digest, touched_at, state, deleting_since,
+         (SELECT COUNT(*) FROM blob_links l WHERE l.digest = r.digest) AS refs
+       FROM blob_records r WHERE digest = ?`,
+    ),
+    listBlobRecordsFirst: db.prepare<[number], BlobRecordRow>(
+      `SELECT digest, touched_at, state, deleting_since,
+         (SELECT COUNT(*) FROM blob_links l WHERE l.digest = r.digest) AS refs
+       FROM blob_records r ORDER BY digest LIMIT ?`,
+    ),
+    listBlobRecordsAfter: db.prepare<[string, number], BlobRecordRow>(
+      `SELECT digest, touched_at, state, deleting_since,
+         (SELECT COUNT(*) FROM blob_links l WHERE l.digest = r.digest) AS refs
+       FROM blob_records r WHERE digest > ? ORDER BY digest LIMIT ?`,
+    ),
+    // Callers check the state first (inside the same transaction): this never revives a deleting record.
+    touchBlobRecord: db.prepare<[string, number]>(
+      `INSERT INTO blob_records (digest, touched_at, state, deleting_since) VALUES (?, ?, 'live', 0)
+       ON CONFLICT (digest) DO UPDATE SET touched_at = excluded.touched_at WHERE state = 'live'`,
+    ),
+    markBlobDeleting: db.prepare<[number, string]>(
+      "UPDATE blob_records SET state = 'deleting', deleting_since = ? WHERE digest = ? AND state = 'live'",
+    ),
+    deleteBlobRecord: db.prepare<[string]>("DELETE FROM blob_records WHERE digest = ? AND state = 'deleting'"),
     getBlobLink: db.prepare<[string, string], { size: number }>('SELECT size FROM blob_links WHERE repo = ? AND digest = ?'),
     unlinkBlob: db.prepare<[string, string]>('DELETE FROM blob_links WHERE repo = ? AND digest = ?'),
 
-    manifestExists: db.prepare<[string, string], { one: 1 }>('SELECT 1 AS one FROM manifests WHERE repo = ? AND digest = ?'),
+    touchManifest: db.prepare<[number, string, string]>('UPDATE manifests SET touched_at = ? WHERE repo = ? AND digest = ?'),
+    getManifestSubject: db.prepare<[string, string], { subject: string | null; touched_at: number }>(
+      'SELECT subject, touched_at FROM manifests WHERE repo = ? AND digest = ?',
+    ),
+    listManifestsFirst: db.prepare<[string, number], ManifestSummaryRow>(
+      `SELECT digest, media_type, refs, subject, bytes IS NULL AS external, created_at, touched_at
+       FROM manifests WHERE repo = ? ORDER BY digest LIMIT ?`,
+    ),
+    listManifestsAfter: db.prepare<[string, string, number], ManifestSummaryRow>(
+      `SELECT digest, media_type, refs, subject, bytes IS NULL AS external, created_at, touched_at
+       FROM manifests WHERE repo = ? AND digest > ? ORDER BY digest LIMIT ?`,
+    ),
     getManifest: db.prepare<[string, string], ManifestRow>(
       `SELECT digest, media_type, size, bytes, refs, subject, artifact_type, annotations, created_at
        FROM manifests WHERE repo = ? AND digest = ?`,
     ),
     // Re-putting keeps the first created_at: the same digest is the same manifest.
     putManifest: db.prepare<[Record<string, unknown>]>(
-      `INSERT INTO manifests (repo, digest, media_type, size, bytes, refs, subject, artifact_type, annotations, created_at)
-       VALUES (@repo, @digest, @mediaType, @size, @bytes, @refs, @subject, @artifactType, @annotations, @createdAt)
+      `INSERT INTO manifests (repo, digest, media_type, size, bytes, refs, subject, artifact_type, annotations, created_at, touched_at)
+       VALUES (@repo, @digest, @mediaType, @size, @bytes, @refs, @subject, @artifactType, @annotations, @createdAt, @touchedAt)
        ON CONFLICT (repo, digest) DO UPDATE SET media_type = excluded.media_type, size = excluded.size,
          bytes = excluded.bytes, refs = excluded.refs, subject = excluded.subject,
-         artifact_type = excluded.artifact_type, annotations = excluded.annotations`,
+         artifact_type = excluded.artifact_type, annotations = excluded.annotations, touched_at = excluded.touched_at`,
     ),
     deleteManifest: db.prepare<[string, string]>('DELETE FROM manifests WHERE repo = ? AND digest = ?'),
-    addTombstone: db.prepare<[string, string, string, number]>(
-      'INSERT INTO deleted_manifests (repo, digest, refs, deleted_at) VALUES (?, ?, ?, ?)',
-    ),
 
     getTag: db.prepare<[string, string], { digest: string }>('SELECT digest FROM tags WHERE repo = ? AND tag = ?'),
     putTag: db.prepare<[string, string, string, number]>(
@@ -334,6 +603,14 @@ function prepareStatements(db: Database.Database) {
     ),
     deleteTag: db.prepare<[string, string]>('DELETE FROM tags WHERE repo = ? AND tag = ?'),
     deleteTagsOf: db.prepare<[string, string]>('DELETE FROM tags WHERE repo = ? AND digest = ?'),
+    deleteTagIf: db.prepare<[string, string, string]>('DELETE FROM tags WHERE repo = ? AND tag = ? AND digest = ?'),
+    firstTagOf: db.prepare<[string, string], { tag: string }>('SELECT tag FROM tags WHERE repo = ? AND digest = ? ORDER BY tag LIMIT 1'),
+    listTagEntriesFirst: db.prepare<[string, number], TagRow>(
+      'SELECT tag, digest, updated_at FROM tags WHERE repo = ? ORDER BY tag LIMIT ?',
+    ),
+    listTagEntriesAfter: db.prepare<[string, string, number], TagRow>(
+      'SELECT tag, digest, updated_at FROM tags WHERE repo = ? AND tag > ? ORDER BY tag LIMIT ?',
+    ),
     listTagsFirst: db.prepare<[string, number], { tag: string }>('SELECT tag FROM tags WHERE repo = ? ORDER BY tag LIMIT ?'),
     listTagsAfter: db.prepare<[string, string, number], { tag: string }>(
       'SELECT tag FROM tags WHERE repo = ? AND tag > ? ORDER BY tag LIMIT ?',
@@ -376,6 +653,12 @@ function prepareStatements(db: Database.Database) {
       'DELETE FROM uploads WHERE repo = ? AND id = ? RETURNING expires_at',
     ),
     sweepUploads: db.prepare<[number]>('DELETE FROM uploads WHERE expires_at <= ?'),
+
+    getSetting: db.prepare<[string], { value: string }>('SELECT value FROM settings WHERE key = ?'),
+    putSetting: db.prepare<[string, string]>(
+      'INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
+    ),
+    deleteSetting: db.prepare<[string]>('DELETE FROM settings WHERE key = ?'),
   };
 }
 
@@ -387,6 +670,36 @@ function pageSize(limit: number): number {
 function toPage(items: string[], limit: number): Page<string> {
   const size = pageSize(limit);
   return { items: items.slice(0, size), more: items.length > size };
+}
+
+/** A page of `limit` items, with the last one's key as cursor when more follow (rows holds limit + 1). */
+function toCursorPage<T>(rows: T[], limit: number, key: (item: T) => string): CursorPage<T> {
+  const size = pageSize(limit);
+  const items = rows.slice(0, size);
+  return rows.length > size && items.length > 0 ? { items, cursor: key(items[items.length - 1]) } : { items };
+}
+
+function toBlobRecord(row: BlobRecordRow): BlobRecord {
+  return {
+    digest: row.digest,
+    refs: row.refs,
+    touchedAt: row.touched_at,
+    state: row.state === 'deleting' ? 'deleting' : 'live',
+    deletingSince: row.deleting_since,
+  };
+}
+
+function toManifestSummary(row: ManifestSummaryRow): ManifestSummary {
+  const summary: ManifestSummary = {
+    digest: row.digest,
+    mediaType: row.media_type,
+    references: JSON.parse(row.refs) as ManifestSummary['references'],
+    external: row.external === 1,
+    createdAt: row.created_at,
+    touchedAt: row.touched_at,
+  };
+  if (row.subject !== null) summary.subject = row.subject;
+  return summary;
 }
 
 function toManifestRecord(row: ManifestRow): ManifestRecord {
