@@ -194,21 +194,32 @@ describe('DynamoMetadataStore on DynamoDB Local', () => {
     expect((await store.listTags(repository, { limit: 1000 })).items).toEqual([]);
   });
 
-  it('deleteManifest leaves a tombstone with the references for garbage collection', async () => {
+  it('deleteManifest leaves nothing behind (no tombstone: GC recomputes reachability)', async () => {
     const repository = `specific/${randomUUID()}`;
     const blob = randomDigest();
     await store.linkBlob(repository, blob, 1);
     const record = manifest({ references: { blobs: [blob], manifests: [] } });
     await store.putManifest(repository, record, ['x']);
     expect(await store.deleteManifest(repository, record.digest)).toBe(true);
-    const out = await aws.makeDynamoClient().send(
+    const db = aws.makeDynamoClient();
+    const manifests = await db.send(
       new QueryCommand({
         TableName: table,
-        KeyConditionExpression: 'pk = :pk AND sk = :sk',
-        ExpressionAttributeValues: { ':pk': { S: 'TOMBSTONES' }, ':sk': { S: `${repository}#${record.digest}` } },
+        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+        ExpressionAttributeValues: { ':pk': { S: `REPO#${repository}` }, ':prefix': { S: 'MANIFEST#' } },
+        ConsistentRead: true,
       }),
     );
-    expect(out.Items?.[0]?.blobs).toEqual({ L: [{ S: blob }] });
+    expect(manifests.Items ?? []).toEqual([]);
+    const tombstones = await db.send(
+      new QueryCommand({
+        TableName: table,
+        KeyConditionExpression: 'pk = :pk',
+        ExpressionAttributeValues: { ':pk': { S: 'TOMBSTONES' } },
+        ConsistentRead: true,
+      }),
+    );
+    expect(tombstones.Items ?? []).toEqual([]);
   });
 
   it('inlines manifest bytes up to 300 KiB and refuses larger ones instead of dropping them', async () => {

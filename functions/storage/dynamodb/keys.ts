@@ -5,15 +5,18 @@
  *   pk                 sk                               attributes
  *   ─────────────────  ───────────────────────────────  ─────────────────────────────────────────
  *   REPOS              <name>                           catalog entry (createdAt)
- *   REPO#<name>        BLOB#<digest>                    size, linkedAt            repository link
+ *   REPO#<name>        BLOB#<digest>                    size, linkedAt, touchedAt repository link
  *   REPO#<name>        MANIFEST#<digest>                mediaType, size, bytes (B, when inlined),
- *                                                       blobs, manifests (L of S), subject,
- *                                                       artifactType, annotations (M), createdAt
+ *                                                       external (BOOL), blobs, manifests (L of S),
+ *                                                       subject, artifactType, annotations (M),
+ *                                                       createdAt, touchedAt
  *   REPO#<name>        REFERRER#<subject>#<digest>      mediaType, size, artifactType, annotations
  *   REPO#<name>        TAG#<tag>                        digest, updatedAt
  *   REPO#<name>        UPLOAD#<id>                      upload session fields, ttl
- *   TOMBSTONES         <name>#<digest>                  repository, digest, blobs, manifests,
- *                                                       subject, deletedAt
+ *   BLOBS#<shard>      <digest>                         refs, touchedAt, state, deletingSince
+ *                                                                                  blob record (GC)
+ *   LIFECYCLE          POLICIES                         policies (JSON S)
+ *   GC                 STATE                            cursor, startedAt, updatedAt
  *   AUTH#PRINCIPALS    <name>                           kind, secretHash, admin (BOOL), grants
  *                                                       (JSON S), generation, createdAt
  *   AUTH#POLICY        POLICY                           publicPatterns (L of S), iamMappings (JSON S)
@@ -28,10 +31,18 @@
  * - REFERRER#<subject>#<digest> lists a subject's referrers ordered by digest with begins_with.
  * - Catalog entries are written when a repository first gets content and never removed (OCI's
  *   catalog is advisory; `repositoryExists` answers from the content itself).
- * - Tombstones: deleting a manifest leaves its references under TOMBSTONES so garbage collection
- *   can find candidate blobs without scanning; GC must re-check that the manifest was not pushed
- *   again before acting, and deletes the tombstone when done. One partition keeps GC's work list a
- *   single Query; deletions are rare enough for one partition's throughput.
+ * - Blob records (functions/lifecycle/README.md) live in 16 partitions BLOBS#0 .. BLOBS#f, the
+ *   shard being the first hex character of the digest's hex part: digests are uniformly random, so
+ *   reserve/link writes spread over 16 partitions, and GC enumerates every record with 16 Queries
+ *   (listBlobRecords' cursor is { shard, lastKey }). `state` is `live` or `deleting`; refs counts
+ *   the repository links (kept in step with BLOB# items by transactions).
+ * - touchedAt on links and manifests: set by linkBlob and by every putManifest that references
+ *   them (in the commit's transaction); GC removes them only with a `touchedAt < olderThan`
+ *   condition. Items written before touchedAt existed fall back to linkedAt / createdAt.
+ * - Deleting a manifest leaves nothing behind (there used to be TOMBSTONES items): GC recomputes
+ *   reachability from what remains. A TOMBSTONES partition left by an older version is unused.
+ * - Lifecycle policies are one item (the list is small and read whole); the saved GC position is
+ *   one item, cleared when a run finishes.
  * - Upload sessions carry `ttl` (epoch seconds) for DynamoDB's lazy TTL deletion; readers also
  *   treat `expiresAt <= now` as absent.
  *
@@ -71,7 +82,11 @@ export const tableSchema = {
 export const MAX_INLINE_MANIFEST_BYTES = 300 * 1024;
 
 export const CATALOG_PK = 'REPOS';
-export const TOMBSTONES_PK = 'TOMBSTONES';
+export const BLOBS_PK_PREFIX = 'BLOBS#';
+export const LIFECYCLE_PK = 'LIFECYCLE';
+export const GC_PK = 'GC';
+/** The blob record shards, in enumeration order. */
+export const BLOB_SHARDS = '0123456789abcdef';
 export const PRINCIPALS_PK = 'AUTH#PRINCIPALS';
 export const POLICY_PK = 'AUTH#POLICY';
 export const LOGIN_FAILURES_PK = 'AUTH#LOGIN_FAILURES';
@@ -106,8 +121,18 @@ export const keys = {
   referrersOf: (subject: string): string => `${SK_PREFIX.referrer}${subject}#`,
   tag: (repository: string, tag: string): Key => ({ pk: repoPk(repository), sk: SK_PREFIX.tag + tag }),
   upload: (repository: string, id: string): Key => ({ pk: repoPk(repository), sk: SK_PREFIX.upload + id }),
-  tombstone: (repository: string, digest: string): Key => ({ pk: TOMBSTONES_PK, sk: `${repository}#${digest}` }),
+  blobRecord: (digest: string): Key => ({ pk: blobShardPk(blobShard(digest)), sk: digest }),
+  lifecyclePolicies: (): Key => ({ pk: LIFECYCLE_PK, sk: 'POLICIES' }),
+  gcState: (): Key => ({ pk: GC_PK, sk: 'STATE' }),
   principal: (name: string): Key => ({ pk: PRINCIPALS_PK, sk: name }),
   policy: (): Key => ({ pk: POLICY_PK, sk: 'POLICY' }),
   loginFailures: (name: string): Key => ({ pk: LOGIN_FAILURES_PK, sk: name }),
 };
+
+/** The shard of a digest's blob record: the first hex character of its hex part ('0' if none). */
+export function blobShard(digest: string): string {
+  const c = digest.slice(digest.indexOf(':') + 1, digest.indexOf(':') + 2).toLowerCase();
+  return BLOB_SHARDS.includes(c) && c !== '' ? c : '0';
+}
+
+export const blobShardPk = (shard: string): string => BLOBS_PK_PREFIX + shard;

@@ -4,21 +4,44 @@
  * Consistency: every read is strongly consistent (a pull right after a push must see it); every
  * multi-item change is a TransactWriteItems.
  *
+ * Blob records (garbage collection's safety protocol, functions/lifecycle/README.md; keys.ts):
+ * - reserveBlob: one conditional Update (create or touch; refused when `deleting`).
+ * - linkBlob: one transaction [Put link if absent; record ADD refs 1, touch, if live or absent;
+ *   catalog entry]. When the link already exists it is canceled and a second transaction touches
+ *   link and record instead (no refs change). A record refusing because it is `deleting` →
+ *   BlobDeletingError, nothing linked. Races (the link removed between the two) loop.
+ * - unlinkBlob / unlinkBlobIfUntouched: one transaction [Delete link (conditioned); ADD refs -1].
+ * - markBlobDeleting: one conditional Update (refs 0, live, touchedAt < olderThan).
+ *
  * putManifest: one transaction puts the manifest, its tags, its referrer entry and the catalog
- * entry, and ConditionChecks `attribute_exists` on every referenced blob link and child manifest,
- * so an unlink racing the push either happens before (the push fails) or after (GC's problem, as
- * for any unlink). A transaction holds at most 100 items; a manifest needing more (an index with
- * ~90+ children, or many tags) is written weaker: all references are first checked with a
- * consistent BatchGetItem, then the transaction carries the manifest and as many ConditionChecks
- * as fit; references beyond those are guarded only by the pre-check, and tags that do not fit are
- * written right after the manifest (so a tag never points at a missing manifest, but another
- * reader can briefly see the manifest with only some of its tags).
+ * entry, and Updates `SET touchedAt = :now` with condition `attribute_exists` on every referenced
+ * blob link and child manifest (the same cost as a ConditionCheck inside a transaction), so an
+ * unlink racing the push either happens before (the push fails) or after (then the link was just
+ * touched, and GC's conditional unlink fails for its grace period). With `immutableTags` each tag
+ * Put carries `attribute_not_exists OR digest = :digest`. A transaction holds at most 100 items;
+ * a manifest needing more (an index with ~90+ children, or many tags) is written weaker: first
+ * every reference is touched by its own conditional Update (a missing one → MissingBlobsError;
+ * the touches already made are harmless), and with immutableTags the tags are read and checked;
+ * then the transaction carries the manifest and as many conditional touches as fit; references
+ * beyond those are guarded only by their earlier touch (GC cannot remove them for its grace
+ * period, but a plain unlinkBlob in between can), and tags that do not fit are written right
+ * after the manifest (so a tag never points at a missing manifest, but another reader can briefly
+ * see the manifest with only some of its tags, and an immutable tag moved concurrently in between
+ * fails only those later tags).
  *
  * deleteManifest: finds the tags pointing at the manifest by querying all TAG# items of the
  * repository (cost grows with the number of tags; fine for deletes, which are rare), then deletes
- * manifest, those tags (each conditioned on still pointing at it) and the referrer entry, and
- * writes a tombstone with the manifest's references for garbage collection, in one transaction
- * (tags first, in chunks, when more than 100 items are involved).
+ * manifest, those tags (each conditioned on still pointing at it) and the referrer entry in one
+ * transaction (tags first, in chunks, when more than 100 items are involved). No tombstone.
+ *
+ * deleteManifestIfUntouched: reads the tags the same way; if none points at the manifest, one
+ * transaction deletes it (condition touchedAt < olderThan) and its referrer entry. A push that
+ * tags it concurrently re-puts the manifest item (touchedAt = now) and an index that references
+ * it touches it with an `attribute_exists` condition, so either lands first (the conditional
+ * delete fails) or finds it gone (the index commit fails; a tag push re-creates the manifest).
+ *
+ * Listings for GC (links, manifests, tags, blob records) page with an opaque cursor: base64url
+ * JSON of the last returned sort key (and shard for blob records), used as ExclusiveStartKey.
  */
 import {
   BatchGetItemCommand,
@@ -27,21 +50,33 @@ import {
   PutItemCommand,
   QueryCommand,
   TransactWriteItemsCommand,
+  UpdateItemCommand,
+  type AttributeValue,
   type BatchGetItemCommandOutput,
   type DynamoDBClient,
   type QueryCommandInput,
   type TransactWriteItem,
+  type Update,
 } from '@aws-sdk/client-dynamodb';
 import {
+  BlobDeletingError,
   ConflictError,
+  ImmutableTagError,
   MissingBlobsError,
   StorageError,
   type BlobInfo,
+  type BlobLink,
+  type BlobRecord,
+  type CursorPage,
   type Digest,
+  type GcState,
+  type LifecyclePolicy,
   type ManifestRecord,
+  type ManifestSummary,
   type MetadataStore,
   type Page,
   type ReferrerEntry,
+  type TagEntry,
   type UploadSession,
 } from '../types.js';
 import {
@@ -60,7 +95,16 @@ import {
   withOptional,
   type Item,
 } from './codec.js';
-import { CATALOG_PK, MAX_INLINE_MANIFEST_BYTES, SK_PREFIX, keys, repoPk, type Key } from './keys.js';
+import {
+  BLOB_SHARDS,
+  CATALOG_PK,
+  MAX_INLINE_MANIFEST_BYTES,
+  SK_PREFIX,
+  blobShardPk,
+  keys,
+  repoPk,
+  type Key,
+} from './keys.js';
 
 const MAX_TRANSACTION_ITEMS = 100;
 const MAX_BATCH_GET = 100;
@@ -81,19 +125,118 @@ export class DynamoMetadataStore implements MetadataStore {
   }
 
   /* ---------------------------------------------------------------------------------------------
+   * Blob records
+   * ------------------------------------------------------------------------------------------ */
+
+  async reserveBlob(digest: Digest, now: number): Promise<void> {
+    try {
+      await this.db.send(
+        new UpdateItemCommand({
+          TableName: this.table,
+          Key: keyItem(keys.blobRecord(digest)),
+          UpdateExpression:
+            'SET touchedAt = :now, #state = if_not_exists(#state, :live), refs = if_not_exists(refs, :zero), ' +
+            'deletingSince = if_not_exists(deletingSince, :zero)',
+          ConditionExpression: 'attribute_not_exists(#pk) OR #state = :live',
+          ExpressionAttributeNames: { '#pk': 'pk', '#state': 'state' },
+          ExpressionAttributeValues: { ':now': N(now), ':live': S('live'), ':zero': N(0) },
+        }),
+      );
+    } catch (err) {
+      if (isConditionFailed(err)) throw new BlobDeletingError(digest);
+      throw err;
+    }
+  }
+
+  async getBlobRecord(digest: Digest): Promise<BlobRecord | undefined> {
+    const item = await this.get(keys.blobRecord(digest));
+    return item ? decodeBlobRecord(item) : undefined;
+  }
+
+  /* ---------------------------------------------------------------------------------------------
    * Repository links
    * ------------------------------------------------------------------------------------------ */
 
   async linkBlob(repository: string, digest: Digest, size: number): Promise<void> {
-    await Promise.all([
-      this.db.send(
-        new PutItemCommand({
-          TableName: this.table,
-          Item: { ...keyItem(keys.blob(repository, digest)), size: N(size), linkedAt: N(Date.now()) },
-        }),
-      ),
-      this.ensureCatalogEntry(repository),
-    ]);
+    const linkKey = keyItem(keys.blob(repository, digest));
+    const recordKey = keyItem(keys.blobRecord(digest));
+    for (let attempt = 1; ; attempt++) {
+      const now = Date.now();
+      const catalog = this.catalogUpdate(repository, now);
+      // A new link: refs + 1.
+      try {
+        await this.transact([
+          {
+            Put: {
+              TableName: this.table,
+              Item: { ...linkKey, size: N(size), linkedAt: N(now), touchedAt: N(now) },
+              ConditionExpression: 'attribute_not_exists(#pk)',
+              ExpressionAttributeNames: { '#pk': 'pk' },
+            },
+          },
+          {
+            Update: {
+              TableName: this.table,
+              Key: recordKey,
+              UpdateExpression:
+                'ADD refs :one SET touchedAt = :now, #state = if_not_exists(#state, :live), ' +
+                'deletingSince = if_not_exists(deletingSince, :zero)',
+              ConditionExpression: 'attribute_not_exists(#pk) OR #state = :live',
+              ExpressionAttributeNames: { '#pk': 'pk', '#state': 'state' },
+              ExpressionAttributeValues: { ':one': N(1), ':now': N(now), ':live': S('live'), ':zero': N(0) },
+            },
+          },
+          catalog,
+        ]);
+        return;
+      } catch (err) {
+        if (!isCancelled(err)) throw err;
+        const [link, record] = cancellationCodes(err);
+        if (record === 'ConditionalCheckFailed') throw new BlobDeletingError(digest);
+        if (link !== 'ConditionalCheckFailed') {
+          if (attempt >= TRANSACTION_ATTEMPTS * 2) throw err;
+          await backoff(attempt);
+          continue;
+        }
+      }
+      // The link exists: touch it and the record (no refs change; a missing record, which only
+      // data from before blob records can have, is created with refs 1 for this link).
+      try {
+        await this.transact([
+          {
+            Update: {
+              TableName: this.table,
+              Key: linkKey,
+              UpdateExpression: 'SET touchedAt = :now, size = :size',
+              ConditionExpression: 'attribute_exists(#pk)',
+              ExpressionAttributeNames: { '#pk': 'pk' },
+              ExpressionAttributeValues: { ':now': N(now), ':size': N(size) },
+            },
+          },
+          {
+            Update: {
+              TableName: this.table,
+              Key: recordKey,
+              UpdateExpression:
+                'SET touchedAt = :now, refs = if_not_exists(refs, :one), #state = if_not_exists(#state, :live), ' +
+                'deletingSince = if_not_exists(deletingSince, :zero)',
+              ConditionExpression: 'attribute_not_exists(#pk) OR #state = :live',
+              ExpressionAttributeNames: { '#pk': 'pk', '#state': 'state' },
+              ExpressionAttributeValues: { ':one': N(1), ':now': N(now), ':live': S('live'), ':zero': N(0) },
+            },
+          },
+          catalog,
+        ]);
+        return;
+      } catch (err) {
+        if (!isCancelled(err)) throw err;
+        const [, record] = cancellationCodes(err);
+        if (record === 'ConditionalCheckFailed') throw new BlobDeletingError(digest);
+        // The link went in between (or a conflicting transaction): start over.
+        if (attempt >= TRANSACTION_ATTEMPTS * 2) throw err;
+        await backoff(attempt);
+      }
+    }
   }
 
   async getBlobLink(repository: string, digest: Digest): Promise<BlobInfo | undefined> {
@@ -102,18 +245,24 @@ export class DynamoMetadataStore implements MetadataStore {
   }
 
   async unlinkBlob(repository: string, digest: Digest): Promise<boolean> {
-    return this.deleteReturningExisted(keys.blob(repository, digest));
+    return this.unlinkWhere(repository, digest, 'attribute_exists(#pk)', { '#pk': 'pk' }, undefined);
   }
 
   /* ---------------------------------------------------------------------------------------------
    * Manifests and tags
    * ------------------------------------------------------------------------------------------ */
 
-  async putManifest(repository: string, record: ManifestRecord, tags: string[]): Promise<void> {
+  async putManifest(
+    repository: string,
+    record: ManifestRecord,
+    tags: string[],
+    opts?: { immutableTags?: boolean },
+  ): Promise<void> {
     if (record.bytes && record.bytes.length > MAX_INLINE_MANIFEST_BYTES) {
       // Refuse rather than drop them: the core only passes bytes it did not put in the blob store.
       throw new StorageError(`manifest bytes over ${MAX_INLINE_MANIFEST_BYTES} cannot be inlined; store them as a blob`);
     }
+    const immutable = opts?.immutableTags === true;
     const now = Date.now();
     const refs: { digest: Digest; key: Key }[] = [
       ...unique(record.references.blobs).map((d) => ({ digest: d, key: keys.blob(repository, d) })),
@@ -121,48 +270,52 @@ export class DynamoMetadataStore implements MetadataStore {
         .filter((d) => d !== record.digest)
         .map((d) => ({ digest: d, key: keys.manifest(repository, d) })),
     ];
-    const checks: TransactWriteItem[] = refs.map(({ key }) => ({
-      ConditionCheck: {
-        TableName: this.table,
-        Key: keyItem(key),
-        ConditionExpression: 'attribute_exists(#pk)',
-        ExpressionAttributeNames: { '#pk': 'pk' },
-      },
-    }));
+    const touches: TransactWriteItem[] = refs.map(({ key }) => ({ Update: this.touchInput(key, now) }));
     const core: TransactWriteItem[] = [
-      { Put: { TableName: this.table, Item: manifestItem(repository, record) } },
-      {
-        Update: {
-          TableName: this.table,
-          Key: keyItem(keys.catalog(repository)),
-          UpdateExpression: 'SET createdAt = if_not_exists(createdAt, :now)',
-          ExpressionAttributeValues: { ':now': N(now) },
-        },
-      },
+      { Put: { TableName: this.table, Item: manifestItem(repository, record, now) } },
+      this.catalogUpdate(repository, now),
     ];
     if (record.subject) {
       core.push({ Put: { TableName: this.table, Item: referrerItem(repository, record) } });
     }
-    const tagPuts: TransactWriteItem[] = unique(tags).map((tag) => ({
+    const uniqueTags = unique(tags);
+    const tagPuts: TransactWriteItem[] = uniqueTags.map((tag) => ({
       Put: {
         TableName: this.table,
         Item: { ...keyItem(keys.tag(repository, tag)), digest: S(record.digest), updatedAt: N(now) },
+        ...(immutable
+          ? {
+              ConditionExpression: 'attribute_not_exists(#pk) OR digest = :digest',
+              ExpressionAttributeNames: { '#pk': 'pk' },
+              ExpressionAttributeValues: { ':digest': S(record.digest) },
+            }
+          : {}),
       },
     }));
+    const guard = { refs, tags: immutable ? uniqueTags : [], digest: record.digest };
 
-    if (core.length + checks.length + tagPuts.length <= MAX_TRANSACTION_ITEMS) {
-      await this.transactWithChecks([...core, ...checks, ...tagPuts], refs);
+    if (core.length + touches.length + tagPuts.length <= MAX_TRANSACTION_ITEMS) {
+      await this.transactGuarded(repository, [...core, ...touches, ...tagPuts], guard);
       return;
     }
     // Too big for one transaction: the weaker path described at the top of this file.
-    const missing = await this.missing(refs.map((r) => r.key), refs.map((r) => r.digest));
-    if (missing.length > 0) throw new MissingBlobsError(missing);
+    const missing: Digest[] = [];
+    await mapLimit(refs, 16, async ({ digest, key }) => {
+      try {
+        await this.db.send(new UpdateItemCommand(this.touchInput(key, now)));
+      } catch (err) {
+        if (!isConditionFailed(err)) throw err;
+        missing.push(digest);
+      }
+    });
+    if (missing.length > 0) throw new MissingBlobsError(refs.map((r) => r.digest).filter((d) => missing.includes(d)));
+    if (immutable) await this.checkTagsMovable(repository, uniqueTags, record.digest);
     const room = MAX_TRANSACTION_ITEMS - core.length;
-    const fittingChecks = checks.slice(0, room);
-    const fittingTags = tagPuts.slice(0, room - fittingChecks.length);
-    await this.transactWithChecks([...core, ...fittingChecks, ...fittingTags], refs);
+    const fittingTouches = touches.slice(0, room);
+    const fittingTags = tagPuts.slice(0, room - fittingTouches.length);
+    await this.transactGuarded(repository, [...core, ...fittingTouches, ...fittingTags], guard);
     for (const chunk of chunks(tagPuts.slice(fittingTags.length), MAX_TRANSACTION_ITEMS)) {
-      await this.transact(chunk);
+      await this.transactGuarded(repository, chunk, { refs: [], tags: guard.tags, digest: record.digest });
     }
   }
 
@@ -176,12 +329,16 @@ export class DynamoMetadataStore implements MetadataStore {
     return item ? str(item, 'digest') : undefined;
   }
 
-  async deleteManifest(repository: string, digest: Digest): Promise<boolean> {
+  async deleteManifest(repository: string, digest: Digest, opts?: { immutableTags?: boolean }): Promise<boolean> {
     for (let attempt = 1; ; attempt++) {
       const item = await this.get(keys.manifest(repository, digest));
       if (!item) return false;
       const record = decodeManifest(item);
-      const tagDeletes: TransactWriteItem[] = (await this.tagsPointingAt(repository, digest)).map((sk) => ({
+      const tagKeys = await this.tagsPointingAt(repository, digest);
+      if (opts?.immutableTags && tagKeys.length > 0) {
+        throw new ImmutableTagError(tagKeys[0].slice(SK_PREFIX.tag.length), digest);
+      }
+      const tagDeletes: TransactWriteItem[] = tagKeys.map((sk) => ({
         Delete: {
           TableName: this.table,
           Key: keyItem({ pk: repoPk(repository), sk }),
@@ -198,7 +355,6 @@ export class DynamoMetadataStore implements MetadataStore {
             ExpressionAttributeNames: { '#pk': 'pk' },
           },
         },
-        { Put: { TableName: this.table, Item: tombstoneItem(repository, record, Date.now()) } },
       ];
       if (record.subject) {
         core.push({ Delete: { TableName: this.table, Key: keyItem(keys.referrer(repository, record.subject, digest)) } });
@@ -323,6 +479,203 @@ export class DynamoMetadataStore implements MetadataStore {
   }
 
   /* ---------------------------------------------------------------------------------------------
+   * Garbage collection and retention
+   * ------------------------------------------------------------------------------------------ */
+
+  async listBlobRecords(opts: { cursor?: string; limit: number }): Promise<CursorPage<BlobRecord>> {
+    const from = opts.cursor ? decodeCursor(opts.cursor) : { sk: undefined, shard: BLOB_SHARDS[0] };
+    const first = Math.max(0, BLOB_SHARDS.indexOf(from.shard ?? BLOB_SHARDS[0]));
+    const limit = Math.max(opts.limit, 1);
+    // One extra item tells whether a next page exists, so the last page carries no cursor.
+    const found: { shard: string; item: Item }[] = [];
+    for (let i = first; i < BLOB_SHARDS.length && found.length <= limit; i++) {
+      const shard = BLOB_SHARDS[i];
+      const items = await this.queryPage(
+        blobShardPk(shard),
+        '',
+        i === first ? from.sk : undefined,
+        limit + 1 - found.length,
+      );
+      for (const item of items) found.push({ shard, item });
+    }
+    const page = found.slice(0, limit);
+    const last = page[page.length - 1];
+    return {
+      items: page.map(({ item }) => decodeBlobRecord(item)),
+      ...(found.length > limit ? { cursor: encodeCursor({ shard: last.shard, sk: str(last.item, 'sk') }) } : {}),
+    };
+  }
+
+  async markBlobDeleting(digest: Digest, olderThan: number, now: number): Promise<boolean> {
+    try {
+      await this.db.send(
+        new UpdateItemCommand({
+          TableName: this.table,
+          Key: keyItem(keys.blobRecord(digest)),
+          UpdateExpression: 'SET #state = :deleting, deletingSince = :now',
+          ConditionExpression: 'attribute_exists(#pk) AND refs = :zero AND #state = :live AND touchedAt < :olderThan',
+          ExpressionAttributeNames: { '#pk': 'pk', '#state': 'state' },
+          ExpressionAttributeValues: {
+            ':deleting': S('deleting'),
+            ':live': S('live'),
+            ':now': N(now),
+            ':zero': N(0),
+            ':olderThan': N(olderThan),
+          },
+        }),
+      );
+      return true;
+    } catch (err) {
+      if (!isConditionFailed(err)) throw err;
+      return (await this.getBlobRecord(digest))?.state === 'deleting';
+    }
+  }
+
+  async deleteBlobRecord(digest: Digest): Promise<void> {
+    try {
+      await this.db.send(
+        new DeleteItemCommand({
+          TableName: this.table,
+          Key: keyItem(keys.blobRecord(digest)),
+          ConditionExpression: '#state = :deleting',
+          ExpressionAttributeNames: { '#state': 'state' },
+          ExpressionAttributeValues: { ':deleting': S('deleting') },
+        }),
+      );
+    } catch (err) {
+      if (!isConditionFailed(err)) throw err;
+    }
+  }
+
+  async listBlobLinks(repository: string, opts: { cursor?: string; limit: number }): Promise<CursorPage<BlobLink>> {
+    return this.listPrefix(repository, SK_PREFIX.blob, opts, (item, sk) => ({
+      digest: sk,
+      size: num(item, 'size'),
+      touchedAt: optNum(item, 'touchedAt') ?? optNum(item, 'linkedAt') ?? 0,
+    }));
+  }
+
+  async unlinkBlobIfUntouched(repository: string, digest: Digest, olderThan: number): Promise<boolean> {
+    return this.unlinkWhere(
+      repository,
+      digest,
+      // Links written before touchedAt existed fall back to linkedAt.
+      '(attribute_exists(touchedAt) AND touchedAt < :olderThan) OR (attribute_not_exists(touchedAt) AND linkedAt < :olderThan)',
+      undefined,
+      { ':olderThan': N(olderThan) },
+    );
+  }
+
+  async listManifests(repository: string, opts: { cursor?: string; limit: number }): Promise<CursorPage<ManifestSummary>> {
+    const page = await this.listPrefix(repository, SK_PREFIX.manifest, opts, (item) => item, MANIFEST_SUMMARY_PROJECTION);
+    const items = await Promise.all(
+      page.items.map(async (item) => {
+        let external = item.external?.BOOL;
+        if (external === undefined) {
+          // Written before `external` existed: look at the item itself.
+          const full = await this.get(keys.manifest(repository, str(item, 'digest')));
+          external = full?.bytes === undefined;
+        }
+        return decodeManifestSummary(item, external);
+      }),
+    );
+    return { items, ...(page.cursor ? { cursor: page.cursor } : {}) };
+  }
+
+  async deleteManifestIfUntouched(repository: string, digest: Digest, olderThan: number): Promise<boolean> {
+    const item = await this.get(keys.manifest(repository, digest));
+    if (!item) return false;
+    if ((await this.tagsPointingAt(repository, digest)).length > 0) return false;
+    // A tag pushed from now on re-puts the manifest (touchedAt = now), and an index referencing it
+    // touches it with a condition that it exists: either makes this delete fail, or fails itself.
+    const subject = optStr(item, 'subject');
+    const items: TransactWriteItem[] = [
+      {
+        Delete: {
+          TableName: this.table,
+          Key: keyItem(keys.manifest(repository, digest)),
+          ConditionExpression:
+            '(attribute_exists(touchedAt) AND touchedAt < :olderThan) OR (attribute_not_exists(touchedAt) AND createdAt < :olderThan)',
+          ExpressionAttributeValues: { ':olderThan': N(olderThan) },
+        },
+      },
+    ];
+    if (subject !== undefined) {
+      items.push({ Delete: { TableName: this.table, Key: keyItem(keys.referrer(repository, subject, digest)) } });
+    }
+    try {
+      await this.transact(items);
+      return true;
+    } catch (err) {
+      if (isCancelled(err)) return false;
+      throw err;
+    }
+  }
+
+  async listTagEntries(repository: string, opts: { cursor?: string; limit: number }): Promise<CursorPage<TagEntry>> {
+    return this.listPrefix(repository, SK_PREFIX.tag, opts, (item, sk) => ({
+      tag: sk,
+      digest: str(item, 'digest'),
+      updatedAt: optNum(item, 'updatedAt') ?? 0,
+    }));
+  }
+
+  async deleteTagIf(repository: string, tag: string, digest: Digest): Promise<boolean> {
+    try {
+      await this.db.send(
+        new DeleteItemCommand({
+          TableName: this.table,
+          Key: keyItem(keys.tag(repository, tag)),
+          ConditionExpression: 'digest = :d',
+          ExpressionAttributeValues: { ':d': S(digest) },
+        }),
+      );
+      return true;
+    } catch (err) {
+      if (isConditionFailed(err)) return false;
+      throw err;
+    }
+  }
+
+  async getLifecyclePolicies(): Promise<LifecyclePolicy[]> {
+    const item = await this.get(keys.lifecyclePolicies());
+    return item ? (JSON.parse(str(item, 'policies')) as LifecyclePolicy[]) : [];
+  }
+
+  async putLifecyclePolicies(policies: LifecyclePolicy[]): Promise<void> {
+    await this.db.send(
+      new PutItemCommand({
+        TableName: this.table,
+        Item: { ...keyItem(keys.lifecyclePolicies()), policies: S(JSON.stringify(policies)), updatedAt: N(Date.now()) },
+      }),
+    );
+  }
+
+  async getGcState(): Promise<GcState | undefined> {
+    const item = await this.get(keys.gcState());
+    if (!item) return undefined;
+    return { cursor: str(item, 'cursor'), startedAt: num(item, 'startedAt'), updatedAt: num(item, 'updatedAt') };
+  }
+
+  async putGcState(state: GcState | undefined): Promise<void> {
+    if (state === undefined) {
+      await this.db.send(new DeleteItemCommand({ TableName: this.table, Key: keyItem(keys.gcState()) }));
+      return;
+    }
+    await this.db.send(
+      new PutItemCommand({
+        TableName: this.table,
+        Item: {
+          ...keyItem(keys.gcState()),
+          cursor: S(state.cursor),
+          startedAt: N(state.startedAt),
+          updatedAt: N(state.updatedAt),
+        },
+      }),
+    );
+  }
+
+  /* ---------------------------------------------------------------------------------------------
    * Internals
    * ------------------------------------------------------------------------------------------ */
 
@@ -338,28 +691,42 @@ export class DynamoMetadataStore implements MetadataStore {
     return out.Attributes !== undefined;
   }
 
-  private async ensureCatalogEntry(repository: string): Promise<void> {
-    try {
-      await this.db.send(
-        new PutItemCommand({
-          TableName: this.table,
-          Item: { ...keyItem(keys.catalog(repository)), createdAt: N(Date.now()) },
-          ConditionExpression: 'attribute_not_exists(#pk)',
-          ExpressionAttributeNames: { '#pk': 'pk' },
-        }),
-      );
-    } catch (err) {
-      if (!isConditionFailed(err)) throw err;
-    }
+  /** The catalog entry, as a transaction item (created once, never changed). */
+  private catalogUpdate(repository: string, now: number): TransactWriteItem {
+    return {
+      Update: {
+        TableName: this.table,
+        Key: keyItem(keys.catalog(repository)),
+        UpdateExpression: 'SET createdAt = if_not_exists(createdAt, :now)',
+        ExpressionAttributeValues: { ':now': N(now) },
+      },
+    };
+  }
+
+  /** Sets touchedAt on an existing item (a link or a manifest); fails when it is absent. */
+  private touchInput(key: Key, now: number): Update {
+    return {
+      TableName: this.table,
+      Key: keyItem(key),
+      UpdateExpression: 'SET touchedAt = :now',
+      ConditionExpression: 'attribute_exists(#pk)',
+      ExpressionAttributeNames: { '#pk': 'pk' },
+      ExpressionAttributeValues: { ':now': N(now) },
+    };
   }
 
   /**
-   * Runs a transaction whose ConditionChecks guard `refs`. A failed check becomes
-   * MissingBlobsError naming exactly the missing references (read back consistently, since
-   * cancellation reasons need not name every failing item); conflicts with concurrent
+   * Runs a putManifest transaction whose conditions guard `refs` (they exist) and, with immutable
+   * tags, `tags` (absent or pointing at `digest`). A failed condition becomes MissingBlobsError
+   * naming exactly the missing references, or ImmutableTagError (both read back consistently,
+   * since cancellation reasons need not name every failing item); conflicts with concurrent
    * transactions, or a reference linked in between, are retried.
    */
-  private async transactWithChecks(items: TransactWriteItem[], refs: { digest: Digest; key: Key }[]): Promise<void> {
+  private async transactGuarded(
+    repository: string,
+    items: TransactWriteItem[],
+    guard: { refs: { digest: Digest; key: Key }[]; tags: string[]; digest: Digest },
+  ): Promise<void> {
     for (let attempt = 1; ; attempt++) {
       try {
         await this.transact(items);
@@ -367,12 +734,124 @@ export class DynamoMetadataStore implements MetadataStore {
       } catch (err) {
         if (!isCancelled(err) || attempt >= TRANSACTION_ATTEMPTS) throw err;
         if (cancellationCodes(err).includes('ConditionalCheckFailed')) {
-          const missing = await this.missing(refs.map((r) => r.key), refs.map((r) => r.digest));
+          const missing = await this.missing(guard.refs.map((r) => r.key), guard.refs.map((r) => r.digest));
           if (missing.length > 0) throw new MissingBlobsError(missing);
+          await this.checkTagsMovable(repository, guard.tags, guard.digest);
         }
         await backoff(attempt);
       }
     }
+  }
+
+  /** Throws ImmutableTagError for the first of `tags` that exists and points elsewhere. */
+  private async checkTagsMovable(repository: string, tags: string[], digest: Digest): Promise<void> {
+    for (const tag of tags) {
+      const current = await this.getTag(repository, tag);
+      if (current !== undefined && current !== digest) throw new ImmutableTagError(tag, current);
+    }
+  }
+
+  /**
+   * Deletes the link if `condition` holds, with refs - 1 on its record, in one transaction. A
+   * missing record (data from before blob records) does not block the unlink.
+   */
+  private async unlinkWhere(
+    repository: string,
+    digest: Digest,
+    condition: string,
+    names: Record<string, string> | undefined,
+    values: Record<string, AttributeValue> | undefined,
+  ): Promise<boolean> {
+    const linkDelete = {
+      TableName: this.table,
+      Key: keyItem(keys.blob(repository, digest)),
+      ConditionExpression: condition,
+      ...(names ? { ExpressionAttributeNames: names } : {}),
+      ...(values ? { ExpressionAttributeValues: values } : {}),
+    };
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.transact([
+          { Delete: linkDelete },
+          {
+            Update: {
+              TableName: this.table,
+              Key: keyItem(keys.blobRecord(digest)),
+              UpdateExpression: 'ADD refs :minus',
+              ConditionExpression: 'attribute_exists(#pk)',
+              ExpressionAttributeNames: { '#pk': 'pk' },
+              ExpressionAttributeValues: { ':minus': N(-1) },
+            },
+          },
+        ]);
+        return true;
+      } catch (err) {
+        if (!isCancelled(err)) throw err;
+        const [link, record] = cancellationCodes(err);
+        if (link === 'ConditionalCheckFailed') return false;
+        if (record === 'ConditionalCheckFailed') {
+          try {
+            await this.db.send(new DeleteItemCommand(linkDelete));
+            return true;
+          } catch (e) {
+            if (isConditionFailed(e)) return false;
+            throw e;
+          }
+        }
+        if (attempt >= TRANSACTION_ATTEMPTS * 2) throw err;
+        await backoff(attempt);
+      }
+    }
+  }
+
+  /**
+   * One page of the items of REPO#<repository> whose sort key starts with `prefix`, after the
+   * cursor's sort key; `decode` gets each item and its sort key without the prefix.
+   */
+  private async listPrefix<T>(
+    repository: string,
+    prefix: string,
+    opts: { cursor?: string; limit: number },
+    decode: (item: Item, sk: string) => T,
+    projection?: string,
+  ): Promise<CursorPage<T>> {
+    const limit = Math.max(opts.limit, 1);
+    const after = opts.cursor ? decodeCursor(opts.cursor).sk : undefined;
+    const found = await this.queryPage(repoPk(repository), prefix, after, limit + 1, projection);
+    const page = found.slice(0, limit);
+    const items = page.map((item) => decode(item, str(item, 'sk').slice(prefix.length)));
+    return {
+      items,
+      ...(found.length > limit ? { cursor: encodeCursor({ sk: str(page[page.length - 1], 'sk') }) } : {}),
+    };
+  }
+
+  /** Up to `want` items of partition `pk` with sort keys starting with `prefix`, after sort key `after`. */
+  private async queryPage(pk: string, prefix: string, after: string | undefined, want: number, projection?: string): Promise<Item[]> {
+    const out: Item[] = [];
+    let start: Item | undefined = after ? keyItem({ pk, sk: after }) : undefined;
+    const names: Record<string, string> = { '#pk': 'pk' };
+    if (prefix || projection) names['#sk'] = 'sk';
+    if (projection) for (const name of projection.split(',')) names[`#${name.trim()}`] = name.trim();
+    do {
+      const page = await this.db.send(
+        new QueryCommand({
+          TableName: this.table,
+          KeyConditionExpression: prefix ? '#pk = :pk AND begins_with(#sk, :prefix)' : '#pk = :pk',
+          ExpressionAttributeNames: names,
+          ExpressionAttributeValues: { ':pk': S(pk), ...(prefix ? { ':prefix': S(prefix) } : {}) },
+          ...(projection
+            ? { ProjectionExpression: ['#pk', '#sk', ...projection.split(',').map((n) => `#${n.trim()}`)].join(', ') }
+            : {}),
+          ExclusiveStartKey: start,
+          Limit: want - out.length,
+          ConsistentRead: true,
+        }),
+      );
+      out.push(...(page.Items ?? []));
+      start = page.LastEvaluatedKey;
+    } while (start && out.length < want);
+    return out;
   }
 
   private async transact(items: TransactWriteItem[]): Promise<void> {
@@ -464,7 +943,10 @@ export class DynamoMetadataStore implements MetadataStore {
  * Item shapes
  * --------------------------------------------------------------------------------------------- */
 
-function manifestItem(repository: string, r: ManifestRecord): Item {
+/** What listManifests reads of a manifest item (not its bytes). */
+const MANIFEST_SUMMARY_PROJECTION = 'digest, mediaType, blobs, manifests, subject, external, createdAt, touchedAt';
+
+function manifestItem(repository: string, r: ManifestRecord, now: number): Item {
   return withOptional(
     {
       ...keyItem(keys.manifest(repository, r.digest)),
@@ -474,6 +956,8 @@ function manifestItem(repository: string, r: ManifestRecord): Item {
       blobs: strings(r.references.blobs),
       manifests: strings(r.references.manifests),
       createdAt: N(r.createdAt),
+      touchedAt: N(now),
+      external: { BOOL: r.bytes === undefined },
     },
     {
       bytes: r.bytes !== undefined ? B(r.bytes) : undefined,
@@ -518,18 +1002,50 @@ function referrerItem(repository: string, r: ManifestRecord): Item {
   );
 }
 
-function tombstoneItem(repository: string, r: ManifestRecord, deletedAt: number): Item {
-  return withOptional(
-    {
-      ...keyItem(keys.tombstone(repository, r.digest)),
-      repository: S(repository),
-      digest: S(r.digest),
-      blobs: strings(r.references.blobs),
-      manifests: strings(r.references.manifests),
-      deletedAt: N(deletedAt),
-    },
-    { subject: r.subject !== undefined ? S(r.subject) : undefined },
-  );
+function decodeManifestSummary(item: Item, external: boolean): ManifestSummary {
+  const summary: ManifestSummary = {
+    digest: str(item, 'digest'),
+    mediaType: str(item, 'mediaType'),
+    references: { blobs: strList(item, 'blobs'), manifests: strList(item, 'manifests') },
+    external,
+    createdAt: num(item, 'createdAt'),
+    touchedAt: optNum(item, 'touchedAt') ?? num(item, 'createdAt'),
+  };
+  const subject = optStr(item, 'subject');
+  if (subject !== undefined) summary.subject = subject;
+  return summary;
+}
+
+function decodeBlobRecord(item: Item): BlobRecord {
+  return {
+    digest: str(item, 'sk'),
+    refs: optNum(item, 'refs') ?? 0,
+    touchedAt: optNum(item, 'touchedAt') ?? 0,
+    state: optStr(item, 'state') === 'deleting' ? 'deleting' : 'live',
+    deletingSince: optNum(item, 'deletingSince') ?? 0,
+  };
+}
+
+/** GC listing cursors: the last returned sort key (and blob record shard), base64url JSON. */
+interface ListCursor {
+  sk?: string;
+  shard?: string;
+}
+
+function encodeCursor(c: ListCursor): string {
+  return Buffer.from(JSON.stringify(c)).toString('base64url');
+}
+
+function decodeCursor(raw: string): ListCursor {
+  try {
+    const parsed = JSON.parse(Buffer.from(raw, 'base64url').toString('utf8')) as ListCursor;
+    return {
+      sk: typeof parsed.sk === 'string' && parsed.sk !== '' ? parsed.sk : undefined,
+      shard: typeof parsed.shard === 'string' ? parsed.shard : undefined,
+    };
+  } catch {
+    throw new StorageError('malformed listing cursor');
+  }
 }
 
 function uploadItem(s: UploadSession, version: number): Item {
@@ -565,6 +1081,20 @@ function decodeUpload(item: Item): UploadSession {
 
 function unique<T>(xs: T[]): T[] {
   return [...new Set(xs)];
+}
+
+function optNum(item: Item, name: string): number | undefined {
+  const v = item[name]?.N;
+  return v === undefined ? undefined : Number(v);
+}
+
+/** Runs `fn` over `xs` with at most `limit` calls in flight. */
+async function mapLimit<T>(xs: T[], limit: number, fn: (x: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < xs.length) await fn(xs[next++]);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, xs.length) }, worker));
 }
 
 function chunks<T>(xs: T[], size: number): T[][] {

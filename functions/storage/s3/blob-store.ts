@@ -26,9 +26,21 @@
  * node:crypto (~5x faster, and the whole body is in one call). Small puts (one part or less) are
  * hashed in memory and written straight to the final key.
  *
- * Leftovers from crashed requests (orphan multipart uploads, stray carries) are removed by the
- * bucket's lifecycle rules on `uploads/` (the CDK stack sets AbortIncompleteMultipartUpload and an
- * expiry on that prefix).
+ * Leftovers from crashed requests and abandoned sessions (orphan multipart uploads, stray carries,
+ * temp objects of interrupted puts) are removed by `sweepUploads` (garbage collection), and also
+ * by the bucket's lifecycle rules on `uploads/` (the CDK stack sets AbortIncompleteMultipartUpload
+ * and an expiry on that prefix), whichever comes first.
+ *
+ * sweepUploads(olderThan): deletes every object under `uploads/` last modified before olderThan
+ * (every append writes a new carry, so an active session always has a recent object, unless its
+ * tail was empty: then its parts are in the multipart upload, and the multipart upload is judged
+ * by when it was initiated, which for a live session is within the session TTL that GC subtracts),
+ * and aborts every multipart upload under `uploads/` initiated before olderThan. `uploads` counts
+ * distinct upload ids (the `<id>` of uploads/<id>/...) that lost anything; `bytes` sums deleted
+ * objects and the parts of aborted multipart uploads (ListParts). fauxqs 1.9.2 has no
+ * ListMultipartUploads (GET ?uploads is answered as a ListObjects, which the SDK parses as an empty
+ * listing) nor ListParts, so locally only the object sweep is exercised; a listing call that fails
+ * with NotImplemented/MethodNotAllowed is treated as "none" so the object sweep still runs.
  */
 import { createHash, randomUUID } from 'node:crypto';
 import {
@@ -36,7 +48,10 @@ import {
   DeleteObjectsCommand,
   GetObjectCommand,
   HeadObjectCommand,
+  AbortMultipartUploadCommand,
+  ListMultipartUploadsCommand,
   ListObjectsV2Command,
+  ListPartsCommand,
   PutObjectCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
@@ -294,6 +309,58 @@ export class S3BlobStore implements BlobStore {
     await this.s3.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.blobKey(digest) }));
   }
 
+  async sweepUploads(olderThan: number): Promise<{ uploads: number; bytes: number }> {
+    const root = `${this.prefix}uploads/`;
+    const ids = new Set<string>();
+    let bytes = 0;
+    const idOf = (key: string): string => key.slice(root.length).split('/')[0];
+
+    // Objects: carries, assembled data, temp objects of puts.
+    let ContinuationToken: string | undefined;
+    do {
+      const page = await this.s3.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: root, ContinuationToken }));
+      const stale = (page.Contents ?? []).filter(
+        (o) => o.Key !== undefined && o.LastModified !== undefined && o.LastModified.getTime() < olderThan,
+      );
+      await this.deleteKeys(stale.map((o) => o.Key as string));
+      for (const o of stale) {
+        ids.add(idOf(o.Key as string));
+        bytes += o.Size ?? 0;
+      }
+      ContinuationToken = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (ContinuationToken);
+
+    // Unfinished multipart uploads.
+    let KeyMarker: string | undefined;
+    let UploadIdMarker: string | undefined;
+    do {
+      let page;
+      try {
+        page = await this.s3.send(
+          new ListMultipartUploadsCommand({ Bucket: this.bucket, Prefix: root, KeyMarker, UploadIdMarker }),
+        );
+      } catch (err) {
+        if (isNotImplemented(err)) break;
+        throw err;
+      }
+      for (const u of page.Uploads ?? []) {
+        if (!u.Key || !u.UploadId || !u.Initiated || u.Initiated.getTime() >= olderThan) continue;
+        bytes += await this.multipartBytes(u.Key, u.UploadId);
+        try {
+          await this.s3.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: u.Key, UploadId: u.UploadId }));
+        } catch (err) {
+          if (!isNotFound(err)) throw err; // NoSuchUpload: finished or aborted meanwhile
+          continue;
+        }
+        ids.add(idOf(u.Key));
+      }
+      KeyMarker = page.IsTruncated ? page.NextKeyMarker : undefined;
+      UploadIdMarker = page.IsTruncated ? page.NextUploadIdMarker : undefined;
+    } while (KeyMarker);
+
+    return { uploads: ids.size, bytes };
+  }
+
   /* ---------------------------------------------------------------------------------------------
    * Internals
    * ------------------------------------------------------------------------------------------ */
@@ -365,6 +432,25 @@ export class S3BlobStore implements BlobStore {
     } while (ContinuationToken);
   }
 
+  /** Bytes held by a multipart upload's parts (0 when they cannot be listed). */
+  private async multipartBytes(key: string, uploadId: string): Promise<number> {
+    let total = 0;
+    let PartNumberMarker: string | undefined;
+    try {
+      do {
+        const page = await this.s3.send(
+          new ListPartsCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId, PartNumberMarker }),
+        );
+        for (const p of page.Parts ?? []) total += p.Size ?? 0;
+        PartNumberMarker = page.IsTruncated ? page.NextPartNumberMarker : undefined;
+      } while (PartNumberMarker);
+    } catch (err) {
+      if (isNotFound(err) || isNotImplemented(err)) return total;
+      throw err;
+    }
+    return total;
+  }
+
   private blobKey(digest: Digest): string {
     const { algorithm, hex } = splitDigest(digest);
     return `${this.prefix}blobs/${algorithm}/${hex}`;
@@ -393,4 +479,9 @@ function emptyDigest(algorithm: string): string {
 function isNotFound(err: unknown): boolean {
   const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
   return e?.name === 'NotFound' || e?.name === 'NoSuchKey' || e?.$metadata?.httpStatusCode === 404;
+}
+
+function isNotImplemented(err: unknown): boolean {
+  const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+  return e?.name === 'NotImplemented' || e?.name === 'MethodNotAllowed' || e?.$metadata?.httpStatusCode === 501 || e?.$metadata?.httpStatusCode === 405;
 }
