@@ -11,15 +11,21 @@ commands:
   public    PATTERN | --remove PATTERN | --list: repositories anyone may pull
   iam       map | unmap | list: IAM principals (CI roles) to grants, for wharf login
   login     REGISTRY: get a 12-hour password with your AWS credentials and log docker in
+  gc        [--dry-run] [--grace SECONDS] [--no-retention]: apply retention, then collect garbage
+  retention [--dry-run]: delete the tags and manifests the retention policies expire
+  policy    set | remove | list: immutable tags and retention rules per repository pattern
 
-The admin commands work on the backend the environment names: DATA_DIR (embedded, the default)
-or WHARF_BACKEND=aws with TABLE_NAME (and AWS credentials). Run \`wharf <command> --help\`.`;
+The admin and lifecycle commands work on the backend the environment names: DATA_DIR (embedded, the
+default) or WHARF_BACKEND=aws with TABLE_NAME (gc: and BUCKET_NAME) and AWS credentials. Run
+\`wharf <command> --help\`.`;
 
 const ADMIN_COMMANDS = new Set(['users', 'robots', 'grant', 'revoke', 'public', 'iam']);
+const LIFECYCLE_COMMANDS = new Set(['gc', 'retention', 'policy']);
 
 async function main(argv: string[]): Promise<number> {
   const [command] = argv;
   if (command && ADMIN_COMMANDS.has(command)) return (await import('./admin.js')).runAdmin(argv);
+  if (command && LIFECYCLE_COMMANDS.has(command)) return (await import('./lifecycle.js')).runLifecycleCommand(argv);
   switch (command) {
     case 'login':
       return (await import('./login.js')).runLogin(argv.slice(1));

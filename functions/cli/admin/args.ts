@@ -52,3 +52,35 @@ export function expectPositionals(args: ParsedArgs, min: number, max: number, wh
   if (n > max) throw new UsageError(`unexpected argument ${JSON.stringify(args.positionals[max]!.slice(0, 40))}`);
   return args.positionals;
 }
+
+/**
+ * `--data-dir DIR` (or `--data-dir=DIR`) anywhere before `--`: the embedded backend's DATA_DIR.
+ * (The same rule as the admin commands'; shared with the lifecycle commands.)
+ */
+export function takeDataDir(argv: string[]): { args: string[]; dir?: string } {
+  const args: string[] = [];
+  let dir: string | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--') {
+      args.push(...argv.slice(i));
+      break;
+    }
+    if (arg === '--data-dir') {
+      dir = argv[++i];
+      if (!dir) throw new UsageError('--data-dir needs a value');
+    } else if (arg.startsWith('--data-dir=')) {
+      dir = arg.slice('--data-dir='.length);
+      if (!dir) throw new UsageError('--data-dir needs a value');
+    } else {
+      args.push(arg);
+    }
+  }
+  return { args, dir };
+}
+
+/** Columns padded to the widest cell (the last column is not padded). */
+export function printTable(header: string[], rows: string[][]): void {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  for (const row of [header, ...rows]) console.log(row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  '));
+}
