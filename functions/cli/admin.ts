@@ -11,7 +11,7 @@ import { addGrant, isPattern, parseActions, removeGrant } from '../auth/grants.j
 import { generateRobotSecret, hashPassword } from '../auth/secrets.js';
 import { openBackend, type Backend } from '../storage/backends.js';
 import type { AccessPolicy, Action, AuthStore, Grant, PrincipalRecord } from '../storage/types.js';
-import { AdminError, expectPositionals, parseArgs, UsageError } from './admin/args.js';
+import { AdminError, expectPositionals, parseArgs, printTable, takeDataDir, UsageError } from './admin/args.js';
 import { readPassword } from './admin/password.js';
 
 const BACKEND_HELP = `Backend: the environment's, as for \`wharf serve\`: DATA_DIR (embedded, the default; or
@@ -101,29 +101,6 @@ export async function runAdmin(argv: string[]): Promise<number> {
   }
 }
 
-/** `--data-dir DIR` (or `--data-dir=DIR`) anywhere: the embedded backend's DATA_DIR. */
-function takeDataDir(argv: string[]): { args: string[]; dir?: string } {
-  const args: string[] = [];
-  let dir: string | undefined;
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    if (arg === '--') {
-      args.push(...argv.slice(i));
-      break;
-    }
-    if (arg === '--data-dir') {
-      dir = argv[++i];
-      if (!dir) throw new UsageError('--data-dir needs a value');
-    } else if (arg.startsWith('--data-dir=')) {
-      dir = arg.slice('--data-dir='.length);
-      if (!dir) throw new UsageError('--data-dir needs a value');
-    } else {
-      args.push(arg);
-    }
-  }
-  return { args, dir };
-}
-
 async function openAdminBackend(dataDir: string | undefined): Promise<Backend> {
   const env: Record<string, string | undefined> = { ...process.env };
   if (dataDir) env.DATA_DIR = dataDir;
@@ -199,11 +176,6 @@ function grantSpec(value: string): Grant {
 /* Output */
 
 const formatGrants = (grants: Grant[]): string => grants.map((g) => `${g.pattern}:${g.actions.join(',')}`).join(' ') || '-';
-
-function printTable(header: string[], rows: string[][]): void {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  for (const row of [header, ...rows]) console.log(row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  '));
-}
 
 function printPrincipals(records: PrincipalRecord[], json: boolean): void {
   if (json) {
