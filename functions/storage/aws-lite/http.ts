@@ -212,3 +212,168 @@ export async function withRetries<T>(fn: (attempt: number) => Promise<T>, opts: 
 
 /** Statuses the SDK retries: throttling (429) and transient server errors. */
 export const isRetryableStatus = (status: number): boolean => status === 429 || status === 500 || status === 502 || status === 503 || status === 504;
+
+/* ------------------------------------------------------------------------------------------------
+ * AWS JSON 1.0 / 1.1 protocol (DynamoDB, KMS, ...)
+ * --------------------------------------------------------------------------------------------- */
+
+/** The SDK's `$metadata` on outputs and errors. */
+export interface ResponseMetadata {
+  httpStatusCode?: number;
+  requestId?: string;
+  attempts?: number;
+  totalRetryDelay?: number;
+}
+
+/** What the lite clients accept for `endpoint`: a URL string, a URL, or `{ url }` (or a function of them). */
+export type EndpointInput = string | URL | { url: URL | string } | (() => string | URL | { url: URL | string } | Promise<string | URL | { url: URL | string }>);
+
+export async function resolveEndpoint(input: EndpointInput | undefined, service: string, region: string): Promise<URL> {
+  if (input === undefined) {
+    return new URL(`https://${service}.${region}.amazonaws.com${region.startsWith('cn-') ? '.cn' : ''}/`);
+  }
+  const e = typeof input === 'function' ? await input() : input;
+  if (typeof e === 'string') return new URL(e);
+  if (e instanceof URL) return e;
+  return new URL(String(e.url));
+}
+
+/** Error names the SDK's standard retry treats as throttling (retried with a longer base delay). */
+const THROTTLING = new Set([
+  'Throttling',
+  'ThrottlingException',
+  'ThrottledException',
+  'RequestThrottledException',
+  'TooManyRequestsException',
+  'ProvisionedThroughputExceededException',
+  'TransactionInProgressException',
+  'RequestLimitExceeded',
+  'BandwidthLimitExceeded',
+  'LimitExceededException',
+  'RequestThrottled',
+  'SlowDown',
+  'PriorRequestNotComplete',
+  'EC2ThrottledException',
+]);
+const TRANSIENT = new Set(['TimeoutError', 'RequestTimeout', 'RequestTimeoutException', 'InternalServerError', 'InternalFailure', 'ServiceUnavailable']);
+
+export const isThrottlingError = (err: unknown): boolean => THROTTLING.has((err as { name?: string })?.name ?? '');
+
+/** Throttling, transient server errors (5xx, 429) and connection failures: as the SDK's standard retry. */
+export function isRetryableError(err: unknown): boolean {
+  const e = err as { name?: string; $metadata?: ResponseMetadata };
+  if (isThrottlingError(err) || TRANSIENT.has(e?.name ?? '')) return true;
+  const status = e?.$metadata?.httpStatusCode;
+  if (status !== undefined) return isRetryableStatus(status);
+  return isTransientNetworkError(err);
+}
+
+export interface JsonRequest {
+  readonly service: string;
+  readonly region: string;
+  readonly endpoint: URL;
+  readonly credentials?: CredentialsInput;
+  readonly agents?: HttpAgents;
+  /** '1.0' (DynamoDB) or '1.1' (KMS). */
+  readonly jsonVersion: '1.0' | '1.1';
+  /** X-Amz-Target, e.g. DynamoDB_20120810.GetItem. */
+  readonly target: string;
+  /** The serialized input. */
+  readonly body: string;
+  /** Total attempts; default 3. */
+  readonly maxAttempts?: number;
+  readonly timeoutMs?: number;
+}
+
+/**
+ * One AWS JSON protocol call, with retries. Returns the parsed response body and `$metadata`; a
+ * failure throws an Error named like the SDK's (the `__type` after '#'), with the response's other
+ * fields copied onto it (e.g. CancellationReasons), `$fault` and `$metadata`.
+ */
+export async function awsJsonCall(req: JsonRequest): Promise<{ output: Record<string, unknown>; $metadata: ResponseMetadata }> {
+  let totalRetryDelay = 0;
+  let started = Date.now();
+  let attempts = 0;
+  try {
+    return await withRetries(
+      async (attempt) => {
+        if (attempt > 1) totalRetryDelay += Date.now() - started;
+        attempts = attempt;
+        const res = await signedRequest({
+          service: req.service,
+          region: req.region,
+          method: 'POST',
+          url: req.endpoint,
+          credentials: req.credentials,
+          agents: req.agents,
+          timeoutMs: req.timeoutMs,
+          headers: { 'content-type': `application/x-amz-json-${req.jsonVersion}`, 'x-amz-target': req.target },
+          body: req.body,
+        });
+        started = Date.now();
+        const requestId = header(res.headers, 'x-amzn-requestid') ?? header(res.headers, 'x-amz-request-id');
+        const $metadata: ResponseMetadata = { httpStatusCode: res.status, requestId, attempts: attempt, totalRetryDelay };
+        const text = res.body.toString('utf8');
+        let parsed: Record<string, unknown> = {};
+        let parseError: unknown;
+        if (text.trim()) {
+          try {
+            parsed = JSON.parse(text) as Record<string, unknown>;
+          } catch (err) {
+            parseError = err;
+          }
+        }
+        if (res.status >= 200 && res.status < 300) {
+          if (parseError) throw Object.assign(new Error(`${req.target}: unparseable response: ${text.slice(0, 200)}`), { $metadata });
+          return { output: parsed, $metadata };
+        }
+        throw serviceError(parsed, res.status, header(res.headers, 'x-amzn-errortype'), text, $metadata);
+      },
+      { attempts: req.maxAttempts ?? 3, retryable: isRetryableError, throttling: isThrottlingError },
+    );
+  } catch (err) {
+    if (err && typeof err === 'object') {
+      const e = err as { $metadata?: ResponseMetadata };
+      e.$metadata = { ...e.$metadata, attempts, totalRetryDelay };
+    }
+    throw err;
+  }
+}
+
+function header(headers: IncomingHttpHeaders, name: string): string | undefined {
+  const v = headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+/** An Error as the SDK builds it from an AWS JSON error response. */
+export function serviceError(
+  body: Record<string, unknown>,
+  status: number,
+  errorTypeHeader: string | undefined,
+  text: string,
+  $metadata: ResponseMetadata,
+): Error {
+  const rawType = String(body.__type ?? body.code ?? body.Code ?? errorTypeHeader ?? '');
+  // "com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException", or "Name:http://..." in the header.
+  let name = rawType.split(':')[0]!;
+  name = name.slice(name.lastIndexOf('#') + 1) || (status >= 500 ? 'InternalServerError' : `UnknownError`);
+  const message = String(body.message ?? body.Message ?? body.errorMessage ?? (text.trim() || `HTTP ${status}`));
+  const err = new Error(message) as Error & Record<string, unknown>;
+  err.name = name;
+  for (const [k, v] of Object.entries(body)) {
+    if (k !== '__type' && k !== 'message' && k !== 'Message' && k !== 'code') err[k] = v;
+  }
+  err.$fault = status >= 500 ? 'server' : 'client';
+  err.$metadata = $metadata;
+  return err;
+}
+
+/** JSON.stringify replacer: bytes (Uint8Array, Buffer) as base64, as the SDK serializes blobs. */
+export function blobsAsBase64(this: unknown, key: string, value: unknown): unknown {
+  const raw = (this as Record<string, unknown>)[key];
+  if (raw instanceof Uint8Array) return Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString('base64');
+  return value;
+}
+
+/** base64 → Uint8Array (a plain one, as the SDK returns). */
+export const fromBase64 = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, 'base64'));
