@@ -175,14 +175,38 @@ export function errorCode(res: Res): string | undefined {
   }
 }
 
-/** Monolithic push (POST ?digest=), retrying while GC is deleting the same digest (429). */
-export async function pushBlob(h: RegistryHarness, repo: string, bytes: Uint8Array): Promise<{ digest: Digest; retries: number }> {
+/**
+ * Pushes a blob, retrying while GC is deleting the same digest (429). Monolithic (POST ?digest=),
+ * or chunked: POST, PATCH, PUT ?digest= (the upload-completion path).
+ */
+export async function pushBlob(
+  h: RegistryHarness,
+  repo: string,
+  bytes: Uint8Array,
+  mode: 'monolithic' | 'chunked' = 'monolithic',
+): Promise<{ digest: Digest; retries: number }> {
   const digest = sha256(bytes);
   for (let attempt = 0; ; attempt++) {
-    const res = await req(h, 'POST', `/v2/${repo}/blobs/uploads/?digest=${digest}`, {
-      headers: { 'content-type': 'application/octet-stream' },
-      body: bytes,
-    });
+    let res: Res;
+    if (mode === 'monolithic') {
+      res = await req(h, 'POST', `/v2/${repo}/blobs/uploads/?digest=${digest}`, {
+        headers: { 'content-type': 'application/octet-stream' },
+        body: bytes,
+      });
+    } else {
+      const start = await req(h, 'POST', `/v2/${repo}/blobs/uploads/`);
+      if (start.status !== 202) throw new Error(`start upload: ${start.status} ${start.body.toString().slice(0, 300)}`);
+      const location = start.headers.get('location')!;
+      const patch = await req(h, 'PATCH', location, {
+        headers: { 'content-type': 'application/octet-stream', 'content-range': `0-${bytes.length - 1}` },
+        body: bytes,
+      });
+      if (patch.status !== 202) throw new Error(`patch upload: ${patch.status} ${patch.body.toString().slice(0, 300)}`);
+      const next = patch.headers.get('location')!;
+      res = await req(h, 'PUT', `${next}${next.includes('?') ? '&' : '?'}digest=${digest}`, {
+        headers: { 'content-type': 'application/octet-stream' },
+      });
+    }
     if (res.status === 201) return { digest, retries: attempt };
     if (res.status === 429 && attempt < 20) {
       await sleep(200);
@@ -256,20 +280,33 @@ export async function pushImage(
   reference: string | undefined,
   config: Uint8Array,
   layers: Uint8Array[],
-  opts: { subject?: Pushed; pad?: number; artifactType?: string } = {},
+  opts: {
+    subject?: Pushed;
+    pad?: number;
+    artifactType?: string;
+    chunked?: boolean;
+    /** GC runs concurrently with this grace (ms): MANIFEST_BLOB_UNKNOWN is retried only after a push slower than it. */
+    graceMs?: number;
+  } = {},
 ): Promise<Pushed & { retries: number }> {
   const m = imageManifest(config, layers, opts);
   let retries = 0;
   for (let attempt = 0; ; attempt++) {
-    for (const b of [config, ...layers]) retries += (await pushBlob(h, repo, b)).retries;
+    const started = Date.now();
+    const pushed = await Promise.all([config, ...layers].map((b) => pushBlob(h, repo, b, opts.chunked ? 'chunked' : 'monolithic')));
+    for (const p of pushed) retries += p.retries;
     const res = await putManifestRaw(h, repo, reference ?? m.digest, m.bytes, m.mediaType);
     if (res.status === 201) return { ...m, retries };
     const code = errorCode(res);
-    if ((code === 'MANIFEST_BLOB_UNKNOWN' || res.status === 429) && attempt < 10) {
+    const window = Date.now() - started;
+    // GC may remove a link between the blob push and the manifest commit only if that took longer
+    // than its grace period; within it, MANIFEST_BLOB_UNKNOWN would be a lost link (a bug).
+    const legitimate = code === 'MANIFEST_BLOB_UNKNOWN' ? window > (opts.graceMs ?? 0) : res.status === 429;
+    if (legitimate && attempt < 30) {
       retries++;
       continue;
     }
-    throw new Error(`push manifest ${repo}:${reference}: ${res.status} ${res.body.toString().slice(0, 300)}`);
+    throw new Error(`push manifest ${repo}:${reference} (attempt ${attempt}, ${window} ms after the first blob push): ${res.status} ${res.body.toString().slice(0, 300)}`);
   }
 }
 
