@@ -1,6 +1,6 @@
 /**
- * The Lambda entry's non-HTTP side, without AWS: scheduled job events (the disabled garbage
- * collection rule of infra/constructs/operations.ts) and the EMF request metrics of metrics.ts.
+ * The Lambda entry's non-HTTP side, without AWS: scheduled job events (the garbage collection
+ * rule of infra/constructs/operations.ts) and the EMF request metrics of metrics.ts.
  */
 import { describe, expect, it } from 'vitest';
 import { handleScheduledJob, handler, isScheduledJob } from '../../functions/adapters/lambda/handler.js';
@@ -25,33 +25,38 @@ describe('scheduled jobs', () => {
     expect(isScheduledJob('gc')).toBe(false);
   });
 
-  it('answers the gc job: not implemented yet, with one log line', async () => {
+  it('answers an unknown job without throwing, with one log line', async () => {
     const lines: string[] = [];
-    const result = await handleScheduledJob({ wharf: 'gc' }, (l) => lines.push(l));
-    expect(result).toEqual({ ok: false, job: 'gc', reason: 'garbage collection is not implemented yet' });
+    const result = await handleScheduledJob({ wharf: 'compact' }, (l) => lines.push(l));
+    expect(result).toEqual({ ok: false, job: 'compact', reason: 'unknown scheduled job "compact"' });
     expect(lines).toHaveLength(1);
-    expect(JSON.parse(lines[0]!)).toEqual({ job: 'gc', ok: false, reason: 'garbage collection is not implemented yet' });
+    expect(JSON.parse(lines[0]!)).toEqual({ job: 'compact', ok: false, reason: 'unknown scheduled job "compact"' });
   });
 
-  it('answers an unknown job without throwing', async () => {
-    const result = await handleScheduledJob({ wharf: 'compact' }, () => {});
-    expect(result.ok).toBe(false);
-    expect(result.reason).toMatch(/unknown scheduled job "compact"/);
-  });
-
-  it('is answered by the deployed handler without any AWS configuration', async () => {
+  it('answers an unknown job through the deployed handler without any AWS configuration', async () => {
     const saved = { ...process.env };
     delete process.env.BUCKET_NAME;
     delete process.env.TABLE_NAME;
     const log = console.log;
     console.log = () => {};
     try {
-      await expect(handler({ wharf: 'gc' })).resolves.toMatchObject({
-        ok: false,
-        reason: 'garbage collection is not implemented yet',
-      });
+      await expect(handler({ wharf: 'compact' })).resolves.toMatchObject({ ok: false, job: 'compact' });
     } finally {
       console.log = log;
+      process.env = saved;
+    }
+  });
+
+  it('fails the gc job loudly without the AWS configuration: one log line, then the error (test/adapters/gc-job.test.ts runs it)', async () => {
+    const saved = { ...process.env };
+    delete process.env.BUCKET_NAME;
+    delete process.env.TABLE_NAME;
+    const lines: string[] = [];
+    try {
+      await expect(handleScheduledJob({ wharf: 'gc' }, (l) => lines.push(l))).rejects.toThrow(/BUCKET_NAME and TABLE_NAME/);
+      expect(lines).toHaveLength(1);
+      expect(JSON.parse(lines[0]!)).toMatchObject({ job: 'gc', ok: false, error: expect.stringMatching(/BUCKET_NAME/) });
+    } finally {
       process.env = saved;
     }
   });

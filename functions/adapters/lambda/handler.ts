@@ -1,14 +1,17 @@
 /**
  * The Lambda entry point behind the Function URL: the registry core on the AWS backend (S3 +
- * DynamoDB), configured by environment (BUCKET_NAME, TABLE_NAME, ...). The registry is built once
- * per execution environment and reused by warm invocations.
+ * DynamoDB), configured by environment (BUCKET_NAME, TABLE_NAME, ...), and the scheduled lifecycle
+ * job (`{"wharf":"gc"}`, gc-job.ts). The backend and registry are built once per execution
+ * environment and reused by warm invocations.
  */
 import { openAuth } from '../../auth/open-auth.js';
-import { loadConfig } from '../../config.js';
+import { loadConfig, type WharfConfig } from '../../config.js';
 import { createRegistry, type Registry } from '../../registry/app.js';
 import { openAwsBackend } from '../../storage/aws-backend.js';
+import type { Backend } from '../../storage/backends.js';
 import { toFunctionUrlResult, toRegistryRequest } from './adapter.js';
 import type { FunctionUrlEvent, FunctionUrlResult } from './events.js';
+import { runGcJob, type GcJobResult, type InvocationContext } from './gc-job.js';
 import { bodyBytes, requestMetrics } from './metrics.js';
 
 const IAM_LOGIN_PATH = '/_wharf/iam/login';
@@ -50,17 +53,22 @@ export function createFunctionUrlHandler(
 
 /**
  * A scheduled job invocation: the EventBridge rule of infra/constructs/operations.ts invokes the
- * function with the constant input `{"wharf":"gc"}`.
+ * function with the constant input `{"wharf":"gc"}` (an operator may add `"dryRun": true` when
+ * invoking it by hand).
  */
 export interface ScheduledJobEvent {
   readonly wharf: string;
+  readonly dryRun?: boolean;
 }
 
-export interface ScheduledJobResult {
-  readonly ok: boolean;
+/** The answer to a job this function does not know (it does not fail the invocation). */
+export interface UnknownJobResult {
+  readonly ok: false;
   readonly job: string;
-  readonly reason?: string;
+  readonly reason: string;
 }
+
+export type ScheduledJobResult = GcJobResult | UnknownJobResult;
 
 /** Anything that is not a Function URL event (no `requestContext.http`) but names a wharf job. */
 export function isScheduledJob(event: unknown): event is ScheduledJobEvent {
@@ -70,23 +78,57 @@ export function isScheduledJob(event: unknown): event is ScheduledJobEvent {
 }
 
 /**
- * Answers a scheduled job. Garbage collection (deleting blobs no manifest references) does not
- * exist yet, so the job logs one line and reports that instead of failing the invocation (a failure
- * would only make EventBridge/Lambda retry it).
+ * Answers a scheduled job. `gc` runs retention and garbage collection on this environment's
+ * backend (gc-job.ts), stopping a minute before the invocation would time out; it logs and rethrows
+ * any error, so the invocation is marked failed and the FunctionErrors alarm sees it. An unknown
+ * job logs one line and answers ok: false without failing (a failure would only be retried).
  */
-export async function handleScheduledJob(event: ScheduledJobEvent, log = console.log): Promise<ScheduledJobResult> {
-  const reason =
-    event.wharf === 'gc' ? 'garbage collection is not implemented yet' : `unknown scheduled job "${event.wharf}"`;
+export async function handleScheduledJob(
+  event: ScheduledJobEvent,
+  log = console.log,
+  context?: InvocationContext,
+): Promise<ScheduledJobResult> {
+  if (event.wharf === 'gc') {
+    let environment: DeployedEnvironment;
+    try {
+      environment = deployedEnvironment();
+    } catch (error) {
+      log(JSON.stringify({ job: 'gc', ok: false, error: error instanceof Error ? error.message : String(error) }));
+      throw error;
+    }
+    const { config, backend } = environment;
+    return runGcJob(backend, config, { dryRun: event.dryRun === true, context, log });
+  }
+  const reason = `unknown scheduled job "${event.wharf}"`;
   log(JSON.stringify({ job: event.wharf, ok: false, reason }));
   return { ok: false, job: event.wharf, reason };
+}
+
+interface DeployedEnvironment {
+  readonly config: Readonly<WharfConfig>;
+  readonly backend: Backend;
+}
+
+/**
+ * The configuration and AWS clients, made once per execution environment and shared by the
+ * registry and the scheduled jobs (which need the blobs and metadata, not the auth).
+ */
+let environment: DeployedEnvironment | undefined;
+
+function deployedEnvironment(): DeployedEnvironment {
+  if (!environment) {
+    const config = loadConfig({ WHARF_BACKEND: 'aws', ...process.env });
+    environment = { config, backend: openAwsBackend(config.aws) };
+  }
+  return environment;
 }
 
 /** Built once per execution environment (a promise: concurrent first invocations share it). */
 let deployed: Promise<FunctionUrlHandler> | undefined;
 
 async function buildDeployed(): Promise<FunctionUrlHandler> {
-  const config = loadConfig({ WHARF_BACKEND: 'aws', ...process.env });
-  const { blobs, meta, auth: store } = openAwsBackend(config.aws);
+  const { config, backend } = deployedEnvironment();
+  const { blobs, meta, auth: store } = backend;
   const auth = await openAuth(config, store);
   return createFunctionUrlHandler(createRegistry({ blobs, meta, config: config.registry, auth }), console.log, {
     publicUrl: config.publicUrl,
@@ -94,13 +136,14 @@ async function buildDeployed(): Promise<FunctionUrlHandler> {
   });
 }
 
-export async function handler(event: FunctionUrlEvent): Promise<FunctionUrlResult>;
-export async function handler(event: ScheduledJobEvent): Promise<ScheduledJobResult>;
+export async function handler(event: FunctionUrlEvent, context?: InvocationContext): Promise<FunctionUrlResult>;
+export async function handler(event: ScheduledJobEvent, context?: InvocationContext): Promise<ScheduledJobResult>;
 export async function handler(
   event: FunctionUrlEvent | ScheduledJobEvent,
+  context?: InvocationContext,
 ): Promise<FunctionUrlResult | ScheduledJobResult> {
-  // Before building the registry: a scheduled job needs no request plumbing.
-  if (isScheduledJob(event)) return handleScheduledJob(event);
+  // Before building the registry: a scheduled job needs no request plumbing nor auth.
+  if (isScheduledJob(event)) return handleScheduledJob(event, console.log, context);
   deployed ??= buildDeployed().catch((error: unknown) => {
     deployed = undefined;
     throw error;

@@ -99,3 +99,81 @@ export function bodyBytes(body: string | undefined, isBase64Encoded: boolean): n
   else if (body.endsWith('=')) padding = 1;
   return Math.floor((body.length * 3) / 4) - padding;
 }
+
+/** The Operation dimension of the scheduled lifecycle job's metrics. */
+export const GC_OPERATION = 'gc';
+
+/** Metric names of the scheduled lifecycle job (retention, then garbage collection). */
+export const GC_METRIC = {
+  blobsRemoved: 'GcBlobsRemoved',
+  bytesFreed: 'GcBytesFreed',
+  linksRemoved: 'GcLinksRemoved',
+  manifestsRemoved: 'GcManifestsRemoved',
+  uploadsRemoved: 'GcUploadsRemoved',
+  retentionTagsRemoved: 'RetentionTagsRemoved',
+  retentionManifestsRemoved: 'RetentionManifestsRemoved',
+  finished: 'GcFinished',
+  durationMs: 'GcDurationMs',
+} as const;
+
+/** What one lifecycle run removed (functions/lifecycle/run.ts reports it; this is its metric view). */
+export interface GcRunRecord {
+  readonly blobsRemoved: number;
+  /** Blob bytes and upload leftovers freed. */
+  readonly bytesFreed: number;
+  readonly linksRemoved: number;
+  /** Manifests the collection removed (referrers whose subject is gone). */
+  readonly manifestsRemoved: number;
+  readonly uploadsRemoved: number;
+  readonly retentionTagsRemoved: number;
+  readonly retentionManifestsRemoved: number;
+  readonly finished: boolean;
+  readonly ms: number;
+}
+
+export type GcEmfRecord = {
+  readonly _aws: EmfRecord['_aws'];
+  readonly Operation: string;
+} & { readonly [name in (typeof GC_METRIC)[keyof typeof GC_METRIC]]: number };
+
+/**
+ * The EMF part of the lifecycle job's log line: namespace Wharf, dimension Operation=gc, one value
+ * per metric. GcFinished is 1 when the run got through every phase, 0 when it stopped at its
+ * deadline (the next run continues); a GcFinished of 0 day after day means the collection never
+ * catches up. Bytes freed include upload leftovers.
+ */
+export function gcMetrics(record: GcRunRecord, now: number = Date.now()): GcEmfRecord {
+  const unit: Record<keyof typeof GC_METRIC, string> = {
+    blobsRemoved: 'Count',
+    bytesFreed: 'Bytes',
+    linksRemoved: 'Count',
+    manifestsRemoved: 'Count',
+    uploadsRemoved: 'Count',
+    retentionTagsRemoved: 'Count',
+    retentionManifestsRemoved: 'Count',
+    finished: 'Count',
+    durationMs: 'Milliseconds',
+  };
+  return {
+    _aws: {
+      Timestamp: now,
+      CloudWatchMetrics: [
+        {
+          Namespace: METRICS_NAMESPACE,
+          Dimensions: [[OPERATION_DIMENSION]],
+          Metrics: (Object.keys(GC_METRIC) as (keyof typeof GC_METRIC)[]).map((k) => ({ Name: GC_METRIC[k], Unit: unit[k] })),
+        },
+      ],
+    },
+    Operation: GC_OPERATION,
+    GcBlobsRemoved: record.blobsRemoved,
+    GcBytesFreed: record.bytesFreed,
+    GcLinksRemoved: record.linksRemoved,
+    GcManifestsRemoved: record.manifestsRemoved,
+    GcUploadsRemoved: record.uploadsRemoved,
+    RetentionTagsRemoved: record.retentionTagsRemoved,
+    RetentionManifestsRemoved: record.retentionManifestsRemoved,
+    GcFinished: record.finished ? 1 : 0,
+    GcDurationMs: record.ms,
+  };
+}
