@@ -22,7 +22,9 @@ export const CONTEXT_KEYS = {
   domainName: 'wharf:domainName', // custom host name (puts CloudFront in front); needs certificateArn
   certificateArn: 'wharf:certificateArn', // ACM certificate in us-east-1 covering the domain name
   alarmEmail: 'wharf:alarmEmail', // alarm notifications by email through an SNS topic
-  gcSchedule: 'wharf:gcSchedule', // rate(...) or cron(...) of the (disabled) garbage-collection rule
+  gcSchedule: 'wharf:gcSchedule', // rate(...) or cron(...) of the garbage-collection rule; default rate(1 day)
+  gcEnabled: 'wharf:gcEnabled', // true | false; default true (false deploys the rule disabled)
+  gcGraceSeconds: 'wharf:gcGraceSeconds', // GC_GRACE_SECONDS of the function; default unset (25 h)
   tags: 'wharf:tags', // key=value,key2=value2 (or an object in cdk.json): tags on every resource
 } as const;
 
@@ -94,6 +96,14 @@ export function settingsFromContext(lookup: Lookup): AppSettings {
     else problems.push(`${CONTEXT_KEYS.gcSchedule} must be an EventBridge rate(...) or cron(...) expression, got "${schedule}"`);
   }
 
+  let gcEnabled: boolean | undefined;
+  const gc = str(CONTEXT_KEYS.gcEnabled);
+  if (gc !== undefined) {
+    if (gc === 'true') gcEnabled = true;
+    else if (gc === 'false') gcEnabled = false;
+    else problems.push(`${CONTEXT_KEYS.gcEnabled} must be true or false, got "${gc}"`);
+  }
+
   let tags: Record<string, string> | undefined;
   const rawTags = lookup(CONTEXT_KEYS.tags);
   if (rawTags !== undefined && rawTags !== null && rawTags !== '') {
@@ -126,6 +136,8 @@ export function settingsFromContext(lookup: Lookup): AppSettings {
     certificateArn: str(CONTEXT_KEYS.certificateArn),
     alarmEmail: str(CONTEXT_KEYS.alarmEmail),
     gcSchedule,
+    gcEnabled,
+    gcGraceSeconds: int(CONTEXT_KEYS.gcGraceSeconds),
     tags,
   };
   if (problems.length > 0) {

@@ -98,11 +98,28 @@ export interface WharfStackProps extends StackProps {
   readonly alarmEmail?: string;
 
   /**
-   * Schedule of the garbage-collection rule (deployed disabled until garbage collection exists).
+   * Schedule of the garbage-collection rule (retention, then garbage collection).
    *
    * @default events.Schedule.rate(Duration.days(1))
    */
   readonly gcSchedule?: events.Schedule;
+
+  /**
+   * Whether the garbage-collection rule is enabled (it is deployed either way).
+   *
+   * @default true
+   */
+  readonly gcEnabled?: boolean;
+
+  /**
+   * Grace period of garbage collection in seconds (`GC_GRACE_SECONDS`, 0–31536000, whole number):
+   * nothing touched more recently is collected. Keep it above the 24 h upload session TTL, or a
+   * layer uploaded long before its manifest may be collected first (the manifest push then fails
+   * with MANIFEST_BLOB_UNKNOWN and the client uploads the layer again).
+   *
+   * @default - the function's default: 90000 (25 h)
+   */
+  readonly gcGraceSeconds?: number;
 
   /**
    * Tags applied (with `Tags.of`) to every taggable resource of the stack, and to the stack.
@@ -145,6 +162,7 @@ export class WharfStack extends Stack {
       removalPolicy,
       reservedConcurrency: props.reservedConcurrency,
       signingKey: this.signingKey,
+      gcGraceSeconds: props.gcGraceSeconds,
     });
     this.iamLogin = new IamLoginFunction(this, 'IamLogin', {
       blobs: this.blobs,
@@ -170,6 +188,7 @@ export class WharfStack extends Stack {
       metadata: this.metadata,
       alarmEmail: props.alarmEmail,
       gcSchedule: props.gcSchedule,
+      gcEnabled: props.gcEnabled,
     });
 
     if (props.cloudFront ?? props.domainName !== undefined) {
@@ -283,6 +302,7 @@ function validateProps(props: WharfStackProps): void {
   checkInt('lambdaMemoryMb', props.lambdaMemoryMb, 128, 10240);
   checkInt('presignExpirySeconds', props.presignExpirySeconds, 1, 604800);
   checkInt('reservedConcurrency', props.reservedConcurrency, 1, 1_000_000);
+  checkInt('gcGraceSeconds', props.gcGraceSeconds, 0, 31_536_000);
 
   if (props.removalPolicy === RemovalPolicy.SNAPSHOT) {
     problems.push('removalPolicy SNAPSHOT is not supported by S3 buckets or DynamoDB tables; use RETAIN or DESTROY');

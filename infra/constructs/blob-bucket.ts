@@ -20,10 +20,21 @@ export interface BlobBucketProps {
 export class BlobBucket extends Construct {
   /** Key prefix under which upload sessions stage bytes; anything left there expires. */
   static readonly UPLOADS_PREFIX = 'uploads/';
-  /** Days after which an upload staged under {@link UPLOADS_PREFIX} is deleted. */
+  /**
+   * Days after which an object staged under {@link UPLOADS_PREFIX} is deleted. The rules are the
+   * backstop of the garbage-collection job's upload sweep, which removes leftovers untouched for the
+   * upload session TTL (UPLOAD_SESSION_TTL_SECONDS, 24 h, counted from the session's last request).
+   * S3 counts from the object's creation and rounds up to the next midnight UTC, so 2 days is always
+   * more than 24 h after creation: a live session is never cut short by the bucket, only a session
+   * that both lived more than 2 days and kept being used within its TTL could be.
+   */
   static readonly UPLOADS_EXPIRY_DAYS = 2;
-  /** Days after which an unfinished multipart upload (anywhere in the bucket) is aborted. */
-  static readonly ABORT_MULTIPART_AFTER_DAYS = 1;
+  /**
+   * Days after which an unfinished multipart upload (anywhere in the bucket) is aborted: like
+   * {@link UPLOADS_EXPIRY_DAYS}, more than the 24 h session TTL (a session stages its parts in a
+   * multipart upload initiated when its first part is written).
+   */
+  static readonly ABORT_MULTIPART_AFTER_DAYS = 2;
 
   /**
    * Object-level actions the registry function needs. CreateMultipartUpload, UploadPart,
@@ -44,6 +55,16 @@ export class BlobBucket extends Construct {
    * tell "blob unknown" from a real permission problem.
    */
   static readonly BUCKET_ACTIONS: readonly string[] = ['s3:ListBucket'];
+
+  /**
+   * Bucket-level actions of the garbage-collection job beyond {@link BUCKET_ACTIONS}: its upload
+   * sweep lists the unfinished multipart uploads under uploads/ (ListMultipartUploads). Everything
+   * else it does is already granted: ListObjectsV2 (s3:ListBucket), DeleteObject and DeleteObjects
+   * (s3:DeleteObject), ListParts (s3:ListMultipartUploadParts), AbortMultipartUpload. No prefix
+   * condition: s3:ListBucketMultipartUploads does not support s3:prefix, and s3:ListBucket is
+   * granted on the whole bucket anyway (see above).
+   */
+  static readonly GC_BUCKET_ACTIONS: readonly string[] = ['s3:ListBucketMultipartUploads'];
 
   readonly bucket: s3.Bucket;
 
@@ -96,5 +117,14 @@ export class BlobBucket extends Construct {
       resourceArns: [this.bucket.bucketArn],
     });
     return objects.combine(bucket);
+  }
+
+  /** Grant what the garbage-collection job needs on top of {@link grantRegistryAccess}. */
+  grantGarbageCollection(grantee: iam.IGrantable): iam.Grant {
+    return iam.Grant.addToPrincipal({
+      grantee,
+      actions: [...BlobBucket.GC_BUCKET_ACTIONS],
+      resourceArns: [this.bucket.bucketArn],
+    });
   }
 }

@@ -11,7 +11,7 @@ import { METRIC, METRICS_NAMESPACE, OPERATION_DIMENSION } from '../../functions/
 import type { BlobBucket } from './blob-bucket.js';
 import type { MetadataTable } from './metadata-table.js';
 
-/** The constant input of the scheduled garbage-collection invocation (handler.ts answers it). */
+/** The constant input of the scheduled garbage-collection invocation (handler.ts, gc-job.ts). */
 export const GC_JOB_INPUT = { wharf: 'gc' } as const;
 
 export interface OperationsProps {
@@ -27,11 +27,18 @@ export interface OperationsProps {
    */
   readonly alarmEmail?: string;
   /**
-   * When the (for now disabled) garbage-collection rule would invoke the function.
+   * When the garbage-collection rule invokes the function.
    *
    * @default events.Schedule.rate(Duration.days(1))
    */
   readonly gcSchedule?: events.Schedule;
+  /**
+   * Whether the garbage-collection rule is enabled. Disabled, it is still deployed (schedule,
+   * target, permission), so turning it on is a context change.
+   *
+   * @default true
+   */
+  readonly gcEnabled?: boolean;
 }
 
 const FIVE_MINUTES = Duration.minutes(5);
@@ -59,7 +66,7 @@ export const ALARM_THRESHOLDS = {
 
 /**
  * What an operator needs around the registry function: alarms (optionally mailed through SNS), a
- * dashboard, and the scheduled rule that will run garbage collection.
+ * dashboard, and the scheduled rule that runs retention and garbage collection.
  */
 export class Operations extends Construct {
   readonly alarms: cloudwatch.Alarm[] = [];
@@ -172,14 +179,14 @@ export class Operations extends Construct {
       }
     }
 
-    // Garbage collection (deleting blobs and manifests nothing references) does not exist yet. The
-    // rule is here, DISABLED, so the schedule, target and permission are deployed and reviewed now,
-    // and enabling GC later is a one-line change. Until then handler.ts answers the event with
-    // { ok: false, reason: 'garbage collection is not implemented yet' }.
+    // Retention, then garbage collection (functions/adapters/lambda/gc-job.ts): the function stops a
+    // minute before its 15-minute timeout, saving a cursor in the table, and the next run continues.
+    // A failed run throws, so the FunctionErrors alarm sees it; it is not retried (the next
+    // scheduled run is the retry). Its log line carries the Gc* metrics (namespace Wharf, Operation=gc).
     this.gcRule = new events.Rule(this, 'GarbageCollection', {
-      description: 'wharf: scheduled garbage collection (disabled until garbage collection is implemented)',
+      description: 'wharf: scheduled retention and garbage collection',
       schedule: props.gcSchedule ?? events.Schedule.rate(Duration.days(1)),
-      enabled: false,
+      enabled: props.gcEnabled ?? true,
       targets: [
         new targets.LambdaFunction(fn, {
           event: events.RuleTargetInput.fromObject(GC_JOB_INPUT),

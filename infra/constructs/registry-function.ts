@@ -70,6 +70,13 @@ export interface RegistryFunctionProps {
    * @default - no authentication
    */
   readonly signingKey?: TokenSigningKey;
+  /**
+   * The garbage-collection grace period (`GC_GRACE_SECONDS`): nothing touched more recently is
+   * collected. Keep it above the upload session TTL (24 h).
+   *
+   * @default - unset: the function's default, UPLOAD_SESSION_TTL_SECONDS + 3600 (25 h)
+   */
+  readonly gcGraceSeconds?: number;
 }
 
 /**
@@ -94,7 +101,7 @@ export class RegistryFunction extends Construct {
     // log group in the account: this one may only write to its own log group.
     this.role = new iam.Role(this, 'Role', {
       assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
-      description: 'wharf registry function: its own log group, blob bucket, metadata table and token signing key only',
+      description: 'wharf registry function and GC job: its own log group, blob bucket, metadata table and token signing key only',
     });
     this.logGroup.grantWrite(this.role);
 
@@ -118,10 +125,14 @@ export class RegistryFunction extends Construct {
         UPLOAD_LEASE_SECONDS: String(FUNCTION_TIMEOUT.toSeconds()),
         NODE_OPTIONS: '--enable-source-maps',
         ...(props.signingKey ? { AUTH: 'on', SIGNING_KEY_ID: props.signingKey.keyArn } : {}),
+        ...(props.gcGraceSeconds !== undefined ? { GC_GRACE_SECONDS: String(props.gcGraceSeconds) } : {}),
       },
     });
 
     props.blobs.grantRegistryAccess(this.role);
+    // The same function runs the scheduled garbage-collection job (Operations' rule), whether or
+    // not the rule is enabled: an operator may invoke it by hand.
+    props.blobs.grantGarbageCollection(this.role);
     props.metadata.grantRegistryAccess(this.role);
     props.signingKey?.grantSign(this.role);
 

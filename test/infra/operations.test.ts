@@ -1,5 +1,5 @@
 /**
- * Operations around the registry function (alarms, dashboard, the disabled garbage-collection rule,
+ * Operations around the registry function (alarms, dashboard, the garbage-collection rule,
  * optional SNS notifications), the optional CloudFront front door with a custom domain, tags, and
  * the context keys that set them. Checked on the synthesized template with `Match`, never by logical
  * ID; cdk-nag AwsSolutions runs on every variant and must leave nothing unacknowledged. Bundling is
@@ -181,9 +181,9 @@ describe('operations (default stack)', () => {
     }
   });
 
-  it('deploys the garbage-collection rule DISABLED, daily, invoking the function with {"wharf":"gc"}', () => {
+  it('deploys the garbage-collection rule ENABLED, daily, invoking the function with {"wharf":"gc"}', () => {
     s.template.hasResourceProperties('AWS::Events::Rule', {
-      State: 'DISABLED',
+      State: 'ENABLED',
       ScheduleExpression: 'rate(1 day)',
       Targets: [
         Match.objectLike({
@@ -321,8 +321,8 @@ describe('custom domain, alarm email and tags', () => {
     }
   });
 
-  it('uses the given garbage-collection schedule, still disabled', () => {
-    s.template.hasResourceProperties('AWS::Events::Rule', { State: 'DISABLED', ScheduleExpression: 'rate(6 hours)' });
+  it('uses the given garbage-collection schedule, enabled', () => {
+    s.template.hasResourceProperties('AWS::Events::Rule', { State: 'ENABLED', ScheduleExpression: 'rate(6 hours)' });
   });
 
   it('tags every taggable resource', () => {

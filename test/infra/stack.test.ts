@@ -118,13 +118,13 @@ describe('WharfStack (defaults, bundled, cdk-nag)', () => {
       });
     });
 
-    it('aborts incomplete multipart uploads after 1 day and expires uploads/ after 2 days', () => {
+    it('aborts incomplete multipart uploads and expires uploads/ after 2 days (more than the 24 h upload session TTL)', () => {
       template.hasResourceProperties('AWS::S3::Bucket', {
         LifecycleConfiguration: {
           Rules: Match.arrayWith([
             Match.objectLike({
               Status: 'Enabled',
-              AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 },
+              AbortIncompleteMultipartUpload: { DaysAfterInitiation: 2 },
               Prefix: Match.absent(),
             }),
             Match.objectLike({ Status: 'Enabled', Prefix: 'uploads/', ExpirationInDays: 2 }),
@@ -306,7 +306,7 @@ describe('WharfStack (defaults, bundled, cdk-nag)', () => {
       expect(actionsOn(objectsArn)).toEqual(
         ['s3:AbortMultipartUpload', 's3:DeleteObject', 's3:GetObject', 's3:ListMultipartUploadParts', 's3:PutObject'].sort(),
       );
-      expect(actionsOn(bucketArn)).toEqual(['s3:ListBucket']);
+      expect(actionsOn(bucketArn)).toEqual(['s3:ListBucket', 's3:ListBucketMultipartUploads']);
       expect(actionsOn(tableArn)).toEqual(
         [
           'dynamodb:BatchGetItem',
