@@ -31,11 +31,11 @@
  * by the bucket's lifecycle rules on `uploads/` (the CDK stack sets AbortIncompleteMultipartUpload
  * and an expiry on that prefix), whichever comes first.
  *
- * sweepUploads(olderThan): deletes every object under `uploads/` last modified before olderThan
- * (every append writes a new carry, so an active session always has a recent object, unless its
- * tail was empty: then its parts are in the multipart upload, and the multipart upload is judged
- * by when it was initiated, which for a live session is within the session TTL that GC subtracts),
- * and aborts every multipart upload under `uploads/` initiated before olderThan. `uploads` counts
+ * sweepUploads(olderThan): an upload id is abandoned when everything of it changed last before
+ * olderThan: its objects (every append writes a carry) and its multipart upload (initiated, and each
+ * part's LastModified: a session within its TTL may have initiated the multipart upload long
+ * before). For those it deletes the objects under `uploads/<id>/` and aborts the multipart
+ * uploads. `uploads` counts
  * distinct upload ids (the `<id>` of uploads/<id>/...) that lost anything; `bytes` sums deleted
  * objects and the parts of aborted multipart uploads (ListParts). fauxqs 1.9.2 has no
  * ListMultipartUploads (GET ?uploads is answered as a ListObjects, which the SDK parses as an empty
@@ -311,26 +311,27 @@ export class S3BlobStore implements BlobStore {
 
   async sweepUploads(olderThan: number): Promise<{ uploads: number; bytes: number }> {
     const root = `${this.prefix}uploads/`;
-    const ids = new Set<string>();
-    let bytes = 0;
-    const idOf = (key: string): string => key.slice(root.length).split('/')[0];
+    const idOf = (key: string): string => key.slice(root.length).split('/')[0]!;
+    // An upload is abandoned only when nothing of it changed since olderThan: its objects (carries,
+    // assembled data) and its multipart parts together. A session touched within its TTL may have
+    // a multipart upload initiated long before (the TTL counts from the last request).
+    const lastActivity = new Map<string, number>();
+    const seen = (id: string, ms: number) => lastActivity.set(id, Math.max(lastActivity.get(id) ?? 0, ms));
 
-    // Objects: carries, assembled data, temp objects of puts.
+    const objects: { key: string; size: number; id: string }[] = [];
     let ContinuationToken: string | undefined;
     do {
       const page = await this.s3.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: root, ContinuationToken }));
-      const stale = (page.Contents ?? []).filter(
-        (o) => o.Key !== undefined && o.LastModified !== undefined && o.LastModified.getTime() < olderThan,
-      );
-      await this.deleteKeys(stale.map((o) => o.Key as string));
-      for (const o of stale) {
-        ids.add(idOf(o.Key as string));
-        bytes += o.Size ?? 0;
+      for (const o of page.Contents ?? []) {
+        if (o.Key === undefined) continue;
+        const id = idOf(o.Key);
+        objects.push({ key: o.Key, size: o.Size ?? 0, id });
+        seen(id, o.LastModified?.getTime() ?? Date.now());
       }
       ContinuationToken = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (ContinuationToken);
 
-    // Unfinished multipart uploads.
+    const multiparts: { key: string; uploadId: string; id: string; bytes: number }[] = [];
     let KeyMarker: string | undefined;
     let UploadIdMarker: string | undefined;
     do {
@@ -344,20 +345,35 @@ export class S3BlobStore implements BlobStore {
         throw err;
       }
       for (const u of page.Uploads ?? []) {
-        if (!u.Key || !u.UploadId || !u.Initiated || u.Initiated.getTime() >= olderThan) continue;
-        bytes += await this.multipartBytes(u.Key, u.UploadId);
-        try {
-          await this.s3.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: u.Key, UploadId: u.UploadId }));
-        } catch (err) {
-          if (!isNotFound(err)) throw err; // NoSuchUpload: finished or aborted meanwhile
-          continue;
-        }
-        ids.add(idOf(u.Key));
+        if (!u.Key || !u.UploadId) continue;
+        const id = idOf(u.Key);
+        const parts = await this.multipartParts(u.Key, u.UploadId);
+        seen(id, Math.max(u.Initiated?.getTime() ?? Date.now(), parts.lastModified));
+        multiparts.push({ key: u.Key, uploadId: u.UploadId, id, bytes: parts.bytes });
       }
       KeyMarker = page.IsTruncated ? page.NextKeyMarker : undefined;
       UploadIdMarker = page.IsTruncated ? page.NextUploadIdMarker : undefined;
     } while (KeyMarker);
 
+    const abandoned = (id: string) => (lastActivity.get(id) ?? Infinity) < olderThan;
+    const ids = new Set<string>();
+    let bytes = 0;
+    const staleObjects = objects.filter((o) => abandoned(o.id));
+    await this.deleteKeys(staleObjects.map((o) => o.key));
+    for (const o of staleObjects) {
+      ids.add(o.id);
+      bytes += o.size;
+    }
+    for (const u of multiparts.filter((m) => abandoned(m.id))) {
+      try {
+        await this.s3.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: u.key, UploadId: u.uploadId }));
+      } catch (err) {
+        if (!isNotFound(err)) throw err; // NoSuchUpload: finished or aborted meanwhile
+        continue;
+      }
+      ids.add(u.id);
+      bytes += u.bytes;
+    }
     return { uploads: ids.size, bytes };
   }
 
@@ -433,22 +449,27 @@ export class S3BlobStore implements BlobStore {
   }
 
   /** Bytes held by a multipart upload's parts (0 when they cannot be listed). */
-  private async multipartBytes(key: string, uploadId: string): Promise<number> {
-    let total = 0;
+  /** Total size and latest LastModified of an unfinished multipart upload's parts. */
+  private async multipartParts(key: string, uploadId: string): Promise<{ bytes: number; lastModified: number }> {
+    let bytes = 0;
+    let lastModified = 0;
     let PartNumberMarker: string | undefined;
     try {
       do {
         const page = await this.s3.send(
           new ListPartsCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId, PartNumberMarker }),
         );
-        for (const p of page.Parts ?? []) total += p.Size ?? 0;
+        for (const p of page.Parts ?? []) {
+          bytes += p.Size ?? 0;
+          lastModified = Math.max(lastModified, p.LastModified?.getTime() ?? 0);
+        }
         PartNumberMarker = page.IsTruncated ? page.NextPartNumberMarker : undefined;
       } while (PartNumberMarker);
     } catch (err) {
-      if (isNotFound(err) || isNotImplemented(err)) return total;
+      if (isNotFound(err) || isNotImplemented(err)) return { bytes, lastModified };
       throw err;
     }
-    return total;
+    return { bytes, lastModified };
   }
 
   private blobKey(digest: Digest): string {
