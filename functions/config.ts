@@ -74,6 +74,8 @@ export function loadConfig(env: Env = process.env): Readonly<WharfConfig> {
   const authMode = env.AUTH || 'auto';
   if (authMode !== 'on' && authMode !== 'auto') throw new Error(`AUTH must be on or auto, got ${authMode}`);
   const dataDir = env.DATA_DIR || './data';
+  const sessionTtl = integer(env, 'UPLOAD_SESSION_TTL_SECONDS', d.uploadSessionTtlSeconds, 1);
+  const graceSeconds = integer(env, 'GC_GRACE_SECONDS', sessionTtl + 3600, 0);
   const config: WharfConfig = {
     backend,
     host: env.HOST || '127.0.0.1',
@@ -98,10 +100,9 @@ export function loadConfig(env: Env = process.env): Readonly<WharfConfig> {
       pageSizeDefault: integer(env, 'PAGE_SIZE_DEFAULT', d.pageSizeDefault, 1),
       pageSizeMax: integer(env, 'PAGE_SIZE_MAX', d.pageSizeMax, 1),
       policyCacheMs: integer(env, 'POLICY_CACHE_MS', d.policyCacheMs, 0),
+      gcGraceSeconds: graceSeconds,
     },
-    lifecycle: {
-      graceSeconds: integer(env, 'GC_GRACE_SECONDS', integer(env, 'UPLOAD_SESSION_TTL_SECONDS', d.uploadSessionTtlSeconds, 1) + 3600, 0),
-    },
+    lifecycle: { graceSeconds },
     auth: {
       mode: authMode,
       service: env.AUTH_SERVICE || a.service,

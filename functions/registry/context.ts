@@ -21,6 +21,8 @@ export interface RegistryConfig {
   pageSizeMax: number;
   /** How long lifecycle policies (immutable tags) are cached per instance (ms). */
   policyCacheMs: number;
+  /** Garbage collection's grace period (s): reading a link older than half of it touches it. */
+  gcGraceSeconds: number;
 }
 
 export const defaultRegistryConfig: RegistryConfig = {
@@ -33,6 +35,7 @@ export const defaultRegistryConfig: RegistryConfig = {
   pageSizeDefault: 1000,
   pageSizeMax: 10000,
   policyCacheMs: 1000,
+  gcGraceSeconds: 24 * 3600 + 3600,
 };
 
 /** Serves the embedded backend's signed blob URLs; absent where the blob store presigns (S3). */

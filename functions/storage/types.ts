@@ -288,8 +288,14 @@ export interface MetadataStore {
    * Creates the record when absent.
    */
   linkBlob(repository: string, digest: Digest, size: number): Promise<void>;
-  /** The link, or undefined. */
-  getBlobLink(repository: string, digest: Digest): Promise<BlobInfo | undefined>;
+  /** The link (size, and when it was last touched), or undefined. */
+  getBlobLink(repository: string, digest: Digest): Promise<(BlobInfo & { touchedAt: number }) | undefined>;
+  /**
+   * Sets the link's touchedAt to now (no-op when absent). The core calls it when a client reads a
+   * link untouched for half the grace period: a client that saw the blob (HEAD) and skipped its
+   * upload then has at least that long to commit the manifest before GC may remove the link.
+   */
+  touchBlobLink(repository: string, digest: Digest, now: number): Promise<void>;
   /** Removes the link (refs - 1, atomically); false when there was none. Bytes stay until GC. */
   unlinkBlob(repository: string, digest: Digest): Promise<boolean>;
 

@@ -128,7 +128,7 @@ export function describeLifecycleContract(name: string, make: () => Promise<Life
         expect(secondRecord.touchedAt).toBeGreaterThan(firstRecord.touchedAt);
         expect(secondLink.touchedAt).toBeGreaterThanOrEqual(middle);
         expect(secondLink.touchedAt).toBeGreaterThan(firstLink.touchedAt);
-        expect(await store.getBlobLink(repository, digest)).toEqual({ size: 7 });
+        expect(await store.getBlobLink(repository, digest)).toMatchObject({ size: 7 });
       });
 
       it('links in two repositories count 2; unlink subtracts 1; a missing link unlinks false', async () => {
@@ -416,6 +416,25 @@ export function describeLifecycleContract(name: string, make: () => Promise<Life
     });
 
     describe('conditional removals', () => {
+      it('getBlobLink reports touchedAt; touchBlobLink moves it (and is a no-op for a missing link)', async () => {
+        const repository = newRepository();
+        const digest = randomDigest();
+        const before = Date.now();
+        await store.linkBlob(repository, digest, 7);
+        const link = await store.getBlobLink(repository, digest);
+        expect(link?.size).toBe(7);
+        expect(link!.touchedAt).toBeGreaterThanOrEqual(before);
+        expect(link!.touchedAt).toBeLessThanOrEqual(Date.now());
+        const later = Date.now() + 60_000;
+        await store.touchBlobLink(repository, digest, later);
+        expect((await store.getBlobLink(repository, digest))?.touchedAt).toBe(later);
+        expect((await linkOf(repository, digest))?.touchedAt).toBe(later);
+        // The touch protects the link from a collection whose cutoff is before it.
+        expect(await store.unlinkBlobIfUntouched(repository, digest, later)).toBe(false);
+        await store.touchBlobLink(newRepository(), digest, later);
+        expect((await record(digest)).refs).toBe(1);
+      });
+
       it('unlinkBlobIfUntouched respects olderThan and subtracts 1 from refs', async () => {
         const repository = newRepository();
         const other = newRepository();
@@ -424,7 +443,7 @@ export function describeLifecycleContract(name: string, make: () => Promise<Life
         await store.linkBlob(repository, digest, 1);
         await store.linkBlob(other, digest, 1);
         expect(await store.unlinkBlobIfUntouched(repository, digest, before - 1)).toBe(false);
-        expect(await store.getBlobLink(repository, digest)).toEqual({ size: 1 });
+        expect(await store.getBlobLink(repository, digest)).toMatchObject({ size: 1 });
         expect((await record(digest)).refs).toBe(2);
 
         expect(await store.unlinkBlobIfUntouched(repository, digest, FAR_AHEAD())).toBe(true);
@@ -432,7 +451,7 @@ export function describeLifecycleContract(name: string, make: () => Promise<Life
         expect((await record(digest)).refs).toBe(1);
         expect(await store.unlinkBlobIfUntouched(repository, digest, FAR_AHEAD())).toBe(false);
         expect((await record(digest)).refs).toBe(1);
-        expect(await store.getBlobLink(other, digest)).toEqual({ size: 1 });
+        expect(await store.getBlobLink(other, digest)).toMatchObject({ size: 1 });
       });
 
       it('deleteManifestIfUntouched refuses a tagged or recently touched manifest, deletes otherwise with its referrer entry', async () => {
@@ -512,7 +531,7 @@ export function describeLifecycleContract(name: string, make: () => Promise<Life
         const repos = Array.from({ length: 20 }, () => newRepository('parallel'));
         await Promise.all(repos.map((r) => store.linkBlob(r, digest, 5)));
         expect((await record(digest)).refs).toBe(20);
-        for (const r of repos) expect(await store.getBlobLink(r, digest)).toEqual({ size: 5 });
+        for (const r of repos) expect(await store.getBlobLink(r, digest)).toMatchObject({ size: 5 });
         await Promise.all(repos.slice(0, 10).map((r) => store.unlinkBlob(r, digest)));
         expect((await record(digest)).refs).toBe(10);
       });

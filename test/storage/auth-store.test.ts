@@ -64,7 +64,7 @@ describe('SqliteAuthStore', () => {
         expect(await again.getPrincipal('alice')).toEqual(alice);
         expect(await again.getPolicy()).toEqual({ publicPatterns: ['public/*'], iamMappings: [] });
         expect(await again.recordLoginFailure('bob', 2_000, 60_000)).toEqual({ count: 2, since: 1_000 });
-        expect(await metaAgain.getBlobLink('r', `sha256:${'1'.repeat(64)}`)).toEqual({ size: 3 });
+        expect(await metaAgain.getBlobLink('r', `sha256:${'1'.repeat(64)}`)).toMatchObject({ size: 3 });
       } finally {
         again.close();
         metaAgain.close();

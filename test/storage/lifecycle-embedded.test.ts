@@ -193,7 +193,7 @@ CREATE INDEX IF NOT EXISTS deleted_manifests_by_time ON deleted_manifests (delet
       const store = new SqliteMetadataStore({ path });
       const after = Date.now();
       try {
-        expect(await store.getBlobLink('team/app', blob)).toEqual({ size: 1234 });
+        expect(await store.getBlobLink('team/app', blob)).toMatchObject({ size: 1234 });
         expect(await store.getTag('team/app', 'v1')).toBe(manifestDigest);
         const manifest = await store.getManifest('team/app', manifestDigest);
         expect(manifest).toMatchObject({ digest: manifestDigest, size: 2, references: refs, createdAt: 1_700_000_000_000 });

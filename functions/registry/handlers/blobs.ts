@@ -14,9 +14,17 @@ export function requireDigest(value: string | null | undefined): string {
   return value;
 }
 
+/**
+ * The repository's link to the blob, or BLOB_UNKNOWN. A link untouched for half the GC grace period
+ * is touched: a client that sees the blob here and skips uploading it then has that long to commit
+ * its manifest before garbage collection may remove the link (one write per link per half-grace).
+ */
 async function linkedBlob(ctx: Context, name: string, digest: string) {
-  const link = await ctx.deps.meta.getBlobLink(name, digest);
+  const { meta, config, now } = ctx.deps;
+  const link = await meta.getBlobLink(name, digest);
   if (!link) throw new RegistryError('BLOB_UNKNOWN', undefined, { digest });
+  const at = now();
+  if (link.touchedAt < at - (config.gcGraceSeconds * 1000) / 2) await meta.touchBlobLink(name, digest, at);
   return link;
 }
 

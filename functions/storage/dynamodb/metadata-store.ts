@@ -239,9 +239,27 @@ export class DynamoMetadataStore implements MetadataStore {
     }
   }
 
-  async getBlobLink(repository: string, digest: Digest): Promise<BlobInfo | undefined> {
+  async getBlobLink(repository: string, digest: Digest): Promise<(BlobInfo & { touchedAt: number }) | undefined> {
     const item = await this.get(keys.blob(repository, digest));
-    return item ? { size: num(item, 'size') } : undefined;
+    if (!item) return undefined;
+    const touchedAt = item.touchedAt ? num(item, 'touchedAt') : item.linkedAt ? num(item, 'linkedAt') : 0;
+    return { size: num(item, 'size'), touchedAt };
+  }
+
+  async touchBlobLink(repository: string, digest: Digest, now: number): Promise<void> {
+    try {
+      await this.db.send(
+        new UpdateItemCommand({
+          TableName: this.table,
+          Key: keyItem(keys.blob(repository, digest)),
+          UpdateExpression: 'SET touchedAt = :now',
+          ConditionExpression: 'attribute_exists(pk)',
+          ExpressionAttributeValues: { ':now': N(now) },
+        }),
+      );
+    } catch (error) {
+      if (!isConditionFailed(error)) throw error;
+    }
   }
 
   async unlinkBlob(repository: string, digest: Digest): Promise<boolean> {

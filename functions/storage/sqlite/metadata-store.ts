@@ -247,9 +247,13 @@ export class SqliteMetadataStore implements MetadataStore {
     }).immediate();
   }
 
-  async getBlobLink(repository: string, digest: Digest): Promise<BlobInfo | undefined> {
+  async touchBlobLink(repository: string, digest: Digest, now: number): Promise<void> {
+    this.sql.touchBlobLink.run(now, repository, digest);
+  }
+
+  async getBlobLink(repository: string, digest: Digest): Promise<(BlobInfo & { touchedAt: number }) | undefined> {
     const row = this.sql.getBlobLink.get(repository, digest);
-    return row && { size: row.size };
+    return row && { size: row.size, touchedAt: row.touched_at };
   }
 
   async unlinkBlob(repository: string, digest: Digest): Promise<boolean> {
@@ -567,7 +571,9 @@ function prepareStatements(db: Database.Database) {
       "UPDATE blob_records SET state = 'deleting', deleting_since = ? WHERE digest = ? AND state = 'live'",
     ),
     deleteBlobRecord: db.prepare<[string]>("DELETE FROM blob_records WHERE digest = ? AND state = 'deleting'"),
-    getBlobLink: db.prepare<[string, string], { size: number }>('SELECT size FROM blob_links WHERE repo = ? AND digest = ?'),
+    getBlobLink: db.prepare<[string, string], { size: number; touched_at: number }>(
+      'SELECT size, touched_at FROM blob_links WHERE repo = ? AND digest = ?',
+    ),
     unlinkBlob: db.prepare<[string, string]>('DELETE FROM blob_links WHERE repo = ? AND digest = ?'),
 
     touchManifest: db.prepare<[number, string, string]>('UPDATE manifests SET touched_at = ? WHERE repo = ? AND digest = ?'),
