@@ -6,7 +6,8 @@
  * Environment:
  *   BENCH_RUNS=n      runs per figure (default 3; 2 for the 1 GiB images)
  *   BENCH_QUICK=1     smoke run: small images and data sets, 1 run, short load
- *   BENCH_SUITES=a,b  only these suites (throughput, memory, manifest-load, listing, aws-calls, bundle)
+ *   BENCH_SUITES=a,b  only these suites (throughput, memory, manifest-load, listing, aws-calls, bundle,
+ *                     lambda-memory)
  *   BENCH_TARGETS=a,b only these targets for throughput / manifest-load (wharf, distribution, lambda)
  * Every server is started fresh on a free port and killed at the end, on error and on Ctrl-C.
  */
@@ -41,7 +42,7 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
   });
 }
 
-const suites = (process.env.BENCH_SUITES || 'throughput,memory,manifest-load,listing,aws-calls,bundle').split(',').map((s) => s.trim());
+const suites = (process.env.BENCH_SUITES || 'throughput,memory,manifest-load,listing,aws-calls,bundle,lambda-memory').split(',').map((s) => s.trim());
 const targets = (process.env.BENCH_TARGETS || 'wharf,distribution,lambda').split(',').map((s) => s.trim()) as Target[];
 const want = (s: string) => suites.includes(s);
 
@@ -125,6 +126,7 @@ async function main(): Promise<void> {
   await stopAll();
   if (want('aws-calls')) await timed('aws-calls', () => optionalSuite('aws-calls.ts', 'runAwsCallsSuite'));
   if (want('bundle')) await timed('bundle', () => optionalSuite('bundle.ts', 'runBundleSuite'));
+  if (want('lambda-memory')) await timed('lambda-memory', () => optionalSuite('lambda-memory.ts', 'runLambdaMemorySuite'));
 
   const out = {
     machine,
