@@ -1,8 +1,9 @@
 /**
  * Fresh registries for the benchmarks, each on a free port with its own temp data directory,
  * started through test/support/registry-server.ts:
- *   - wharf:        `node --import tsx functions/cli/main.ts serve` (what `npm start` runs, without
- *                   the npm/tsx wrapper processes, so the pid found is the serving node process)
+ *   - wharf:        `node dist/cli/main.js serve` after `node scripts/build-server.mjs` (what `npm
+ *                   start` runs, without the npm wrapper process, so the pid found is the serving
+ *                   node process)
  *   - distribution: CNCF distribution 2.8.2 (/usr/bin/docker-registry), filesystem storage
  *   - lambda:       `scripts/start-lambda.ts` (`npm run start:lambda`): the bundled handler behind a
  *                   local Function URL, local S3 and DynamoDB
@@ -10,6 +11,15 @@
  * SIGINT/SIGTERM); registry-server.ts also SIGKILLs its children when this process exits.
  */
 import { spawnSync } from 'node:child_process';
+
+let built = false;
+/** `npm start`'s build step, once per bench run. */
+function buildServerOnce(): void {
+  if (built) return;
+  const r = spawnSync(process.execPath, ['scripts/build-server.mjs'], { stdio: 'inherit' });
+  if (r.status !== 0) throw new Error('node scripts/build-server.mjs failed');
+  built = true;
+}
 import { startRegistry, type RegistryServer } from '../test/support/registry-server.js';
 
 export type Target = 'wharf' | 'distribution' | 'lambda';
@@ -37,8 +47,9 @@ export async function startServer(target: Target, env: Record<string, string> = 
     const prev = process.env.WHARF_TEST_REGISTRY;
     delete process.env.WHARF_TEST_REGISTRY;
     try {
+      buildServerOnce();
       srv = await startRegistry({
-        command: [process.execPath, '--import', 'tsx', 'functions/cli/main.ts', 'serve'],
+        command: [process.execPath, 'dist/cli/main.js', 'serve'],
         env,
       });
     } finally {

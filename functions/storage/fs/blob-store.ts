@@ -40,8 +40,12 @@ import { blobReadUrl } from './signed-url.js';
 
 type Algorithm = 'sha256' | 'sha512';
 
-const READ_CHUNK = 1024 * 1024;
-const WRITE_BATCH = 1024 * 1024;
+/**
+ * 256 KiB reads and write batches: a quarter of the syscalls of 64 KiB on multi-GB layers, while
+ * the bytes in flight stay small (1 MiB took the server's peak RSS over 100 MB on a 1 GiB push+pull).
+ */
+const READ_CHUNK = 256 * 1024;
+const WRITE_BATCH = 256 * 1024;
 
 const HEX_LENGTH: Record<Algorithm, number> = { sha256: 64, sha512: 128 };
 
@@ -98,7 +102,6 @@ export class FsBlobStore implements BlobStore {
       throw err;
     }
     // The stream owns the handle and closes it when it ends or is destroyed.
-    // 1 MiB reads: a quarter of the syscalls of the 64 KiB default on multi-GB layers.
     return fh.createReadStream({ highWaterMark: READ_CHUNK, ...(range ? { start: range.start, end: range.end } : {}) });
   }
 
@@ -290,7 +293,7 @@ function parseDigest(digest: Digest): { algorithm: Algorithm; hex: string } {
 /**
  * Writes every chunk of `body` from `position` on and returns how many bytes it wrote. `inspect`
  * sees each chunk (and the running total including it) before it is written and may throw to stop.
- * Chunks are gathered into ~1 MiB batches written with one writev while the next batch is read:
+ * Chunks are gathered into WRITE_BATCH batches written with one writev while the next is read:
  * a socket delivers 64 KiB chunks, and one awaited write each serialised reading and writing.
  */
 async function writeBody(
