@@ -4,7 +4,7 @@
  */
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
@@ -30,6 +30,24 @@ describe('wharf serve', () => {
     await sleep(200);
     expect(server.logs()).toContain(`listening on http://127.0.0.1:${server.port}`);
     expect(server.logs()).toMatch(/^GET \/v2\/nothing\/here\/manifests\/latest 404 \d+\.\dms$/m);
+  });
+
+  it('npm start: builds dist/cli and serves with node alone (no TypeScript loader): a blob goes in and comes back', async () => {
+    const script = JSON.parse(await readFile(join(REPO_ROOT, 'package.json'), 'utf8')).scripts.start as string;
+    expect(script).toBe('node scripts/build-server.mjs && node dist/cli/main.js serve');
+    const server = await startRegistry({ command: ['sh', '-c', script.replace('&& node', '&& exec node')] });
+    servers.push(server);
+    expect(server.logs()).toContain(`listening on http://127.0.0.1:${server.port}`);
+    const blob = randomBytes(300_000);
+    const digest = `sha256:${createHash('sha256').update(blob).digest('hex')}`;
+    const put = await fetch(`${server.url}/v2/built/app/blobs/uploads/?digest=${digest}`, { method: 'POST', body: blob });
+    expect(put.status).toBe(201);
+    const get = await fetch(`${server.url}/v2/built/app/blobs/${digest}`);
+    expect(get.status).toBe(200);
+    expect(Buffer.from(await get.arrayBuffer()).equals(blob)).toBe(true);
+    const pids = (await run('pgrep', ['-f', `dist/cli/main.js serve`])).stdout.trim().split('\n');
+    const cmdlines = await Promise.all(pids.map((pid) => readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')));
+    expect(cmdlines.some((c) => c.includes('dist/cli/main.js') && !c.includes('tsx'))).toBe(true);
   });
 
   it('on SIGTERM finishes the upload in flight, exits, and keeps the blob across the restart', async () => {
