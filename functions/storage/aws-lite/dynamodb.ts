@@ -11,8 +11,8 @@
  * Throttling, 5xx and connection failures are retried (3 attempts, jittered backoff).
  */
 import type * as sdk from '@aws-sdk/client-dynamodb';
-import { HttpAgents, awsJsonCall, blobsAsBase64, fromBase64, resolveEndpoint, type EndpointInput, type ResponseMetadata } from './http.js';
-import { resolveRegion, type CredentialsInput } from './signer.js';
+import { fromBase64, type ResponseMetadata } from './http.js';
+import { JsonClient, JsonCommand, type JsonClientConfig } from './json-client.js';
 
 export type {
   AttributeValue,
@@ -42,55 +42,23 @@ export type {
   UpdateTimeToLiveCommandOutput,
 } from '@aws-sdk/client-dynamodb';
 
-export interface DynamoDBClientConfig {
-  readonly region?: string | (() => string | Promise<string>);
-  /** Default https://dynamodb.<region>.amazonaws.com. */
-  readonly endpoint?: EndpointInput;
-  /** Default: the environment's (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN). */
-  readonly credentials?: CredentialsInput;
-  /** Total attempts per call; default 3. */
-  readonly maxAttempts?: number;
-  /** Other SDK options (requestHandler, logger, ...) are accepted and ignored. */
-  readonly [other: string]: unknown;
-}
+/** As the SDK's; see JsonClientConfig. */
+export interface DynamoDBClientConfig extends JsonClientConfig {}
 
 /** A command: its operation name and input; `O` is the output type `send` resolves to. */
-export abstract class DynamoDBCommand<I, O> {
-  declare readonly __output?: O;
-  abstract readonly operation: string;
-  constructor(readonly input: I) {}
-}
+export abstract class DynamoDBCommand<I, O> extends JsonCommand<I, O> {}
 
-export class DynamoDBClient {
-  readonly #config: DynamoDBClientConfig;
-  readonly #agents = new HttpAgents();
-
+export class DynamoDBClient extends JsonClient {
   constructor(config: DynamoDBClientConfig = {}) {
-    this.#config = config;
-  }
-
-  async send<I, O>(command: DynamoDBCommand<I, O>): Promise<O> {
-    if (!command.operation) throw new TypeError('The lite DynamoDBClient takes only its own commands (aws-lite/dynamodb.ts)');
-    const region = await resolveRegion(this.#config.region);
-    const { output, $metadata } = await awsJsonCall({
+    super(config, {
       service: 'dynamodb',
-      region,
-      endpoint: await resolveEndpoint(this.#config.endpoint, 'dynamodb', region),
-      credentials: this.#config.credentials,
-      agents: this.#agents,
       jsonVersion: '1.0',
-      target: `DynamoDB_20120810.${command.operation}`,
-      body: JSON.stringify(command.input ?? {}, blobsAsBase64),
-      maxAttempts: this.#config.maxAttempts,
-    }).catch((err: unknown) => {
-      throw err && typeof err === 'object' ? deserialize(err) : err;
+      targetPrefix: 'DynamoDB_20120810',
+      client: 'DynamoDBClient',
+      file: 'dynamodb.ts',
+      decodeOutput: (output) => deserialize(output) as object,
+      decodeError: (err) => deserialize(err),
     });
-    return { ...(deserialize(output) as object), $metadata } as O;
-  }
-
-  /** Closes the client's pooled connections. */
-  destroy(): void {
-    this.#agents.destroy();
   }
 }
 
