@@ -6,12 +6,11 @@
  * Each change prints one line on stdout (`added user alice`); errors go to stderr as `wharf: ...`.
  * Read-modify-write without locking: run one admin command at a time against a registry.
  */
-import { loadConfig } from '../config.js';
 import { addGrant, isPattern, parseActions, removeGrant } from '../auth/grants.js';
 import { generateRobotSecret, hashPassword } from '../auth/secrets.js';
-import { openBackend, type Backend } from '../storage/backends.js';
 import type { AccessPolicy, Action, AuthStore, Grant, PrincipalRecord } from '../storage/types.js';
-import { AdminError, expectPositionals, parseArgs, printTable, takeDataDir, UsageError } from './admin/args.js';
+import { AdminError, expectPositionals, parseArgs, printTable, UsageError } from './admin/args.js';
+import { runBackendCommand } from './backend-command.js';
 import { readPassword } from './admin/password.js';
 
 const BACKEND_HELP = `Backend: the environment's, as for \`wharf serve\`: DATA_DIR (embedded, the default; or
@@ -58,57 +57,25 @@ Repositories matching a public pattern may be pulled by anyone, without credenti
 };
 
 const NAME = /^[a-zA-Z0-9][a-zA-Z0-9._-]{0,63}$/;
-const PLACEHOLDER_BUCKET = 'wharf-admin-no-bucket';
 
 type Handler = (auth: AuthStore) => Promise<void>;
 
 /** `argv` starts with the command word (`users`, `robots`, `grant`, `revoke`, `public`, `iam`). */
-export async function runAdmin(argv: string[]): Promise<number> {
-  const [command = '', ...rest] = argv;
-  const usage = USAGES[command];
-  if (!usage) {
-    console.error(`wharf: unknown admin command ${command}`);
-    return 2;
-  }
-  let dataDir: string | undefined;
-  let handler: Handler | undefined;
-  try {
-    const { args, dir } = takeDataDir(rest);
-    dataDir = dir;
-    if (args.includes('--help') || args.includes('-h')) {
-      console.log(`${usage}\n\n${BACKEND_HELP}`);
-      return 0;
-    }
-    handler = plan(command, args);
-  } catch (error) {
-    if (error instanceof UsageError) {
-      console.error(`wharf: ${error.message}\n${usage}`);
-      return 2;
-    }
-    throw error;
-  }
-
-  let backend: Backend | undefined;
-  try {
-    backend = await openAdminBackend(dataDir);
-    await handler(backend.auth);
-    return 0;
-  } catch (error) {
-    console.error(`wharf: ${error instanceof Error ? error.message : String(error)}`);
-    return 1;
-  } finally {
-    await backend?.close();
-  }
+export function runAdmin(argv: string[]): Promise<number> {
+  return runBackendCommand(
+    {
+      kind: 'admin',
+      usages: USAGES,
+      backendHelp: BACKEND_HELP,
+      plan: (command, args) => {
+        const handler = plan(command, args);
+        return ({ backend }) => handler(backend.auth);
+      },
+    },
+    argv,
+  );
 }
 
-async function openAdminBackend(dataDir: string | undefined): Promise<Backend> {
-  const env: Record<string, string | undefined> = { ...process.env };
-  if (dataDir) env.DATA_DIR = dataDir;
-  if (env.WHARF_BACKEND === 'aws' && !env.BUCKET_NAME) env.BUCKET_NAME = PLACEHOLDER_BUCKET;
-  return openBackend(loadConfig(env));
-}
-
-/** Parses and validates the whole command line before anything is opened. */
 function plan(command: string, argv: string[]): Handler {
   switch (command) {
     case 'users':

@@ -7,13 +7,12 @@
  * Conventions as the admin commands' (./admin.ts): exit 0 done, 1 failed, 2 usage (checked before
  * the backend is opened); errors on stderr as `wharf: ...`; `--data-dir DIR` anywhere.
  */
-import { loadConfig, type WharfConfig } from '../config.js';
 import { applyRetention, type RetentionReport } from '../lifecycle/retention.js';
 import { runLifecycle, type LifecycleReport } from '../lifecycle/run.js';
 import { isPattern } from '../registry/repository-pattern.js';
-import { openBackend, type Backend } from '../storage/backends.js';
 import type { LifecyclePolicy, RetentionRules } from '../storage/types.js';
-import { AdminError, expectPositionals, parseArgs, printTable, takeDataDir, UsageError, type ParsedArgs } from './admin/args.js';
+import { AdminError, expectPositionals, parseArgs, printTable, UsageError, type ParsedArgs } from './admin/args.js';
+import { runBackendCommand, type CommandRun } from './backend-command.js';
 
 const BACKEND_HELP = `Backend: the environment's, as for \`wharf serve\`: DATA_DIR (embedded, the default; or
 --data-dir DIR), or WHARF_BACKEND=aws with TABLE_NAME, BUCKET_NAME, AWS_REGION and AWS credentials
@@ -56,57 +55,17 @@ With retention rules, a tag no rule keeps is deleted (with its manifest, unless 
 wharf retention, wharf gc and the scheduled job; with no tag rule, every tag is kept.`,
 };
 
-const PLACEHOLDER_BUCKET = 'wharf-admin-no-bucket';
 const TAG_GLOB = /^[A-Za-z0-9_.*-]{1,128}$/;
 
-interface Context {
-  backend: Backend;
-  config: Readonly<WharfConfig>;
-}
-type Handler = (ctx: Context) => Promise<void>;
+type Handler = CommandRun;
 
 /** `argv` starts with the command word (`gc`, `retention`, `policy`). */
-export async function runLifecycleCommand(argv: string[]): Promise<number> {
-  const [command = '', ...rest] = argv;
-  const usage = USAGES[command];
-  if (!usage) {
-    console.error(`wharf: unknown lifecycle command ${command}`);
-    return 2;
-  }
-  let dataDir: string | undefined;
-  let handler: Handler | undefined;
-  try {
-    const { args, dir } = takeDataDir(rest);
-    dataDir = dir;
-    if (args.includes('--help') || args.includes('-h')) {
-      console.log(`${usage}\n\n${BACKEND_HELP}`);
-      return 0;
-    }
-    handler = plan(command, args);
-  } catch (error) {
-    if (error instanceof UsageError) {
-      console.error(`wharf: ${error.message}\n${usage}`);
-      return 2;
-    }
-    throw error;
-  }
-
-  let backend: Backend | undefined;
-  try {
-    const env: Record<string, string | undefined> = { ...process.env };
-    if (dataDir) env.DATA_DIR = dataDir;
+export function runLifecycleCommand(argv: string[]): Promise<number> {
+  return runBackendCommand(
     // Only gc touches blob bytes; the other commands need just the table.
-    if (command !== 'gc' && env.WHARF_BACKEND === 'aws' && !env.BUCKET_NAME) env.BUCKET_NAME = PLACEHOLDER_BUCKET;
-    const config = loadConfig(env);
-    backend = await openBackend(config);
-    await handler({ backend, config });
-    return 0;
-  } catch (error) {
-    console.error(`wharf: ${error instanceof Error ? error.message : String(error)}`);
-    return 1;
-  } finally {
-    await backend?.close();
-  }
+    { kind: 'lifecycle', usages: USAGES, backendHelp: BACKEND_HELP, plan, needsBucket: (command) => command === 'gc' },
+    argv,
+  );
 }
 
 function plan(command: string, argv: string[]): Handler {
