@@ -4,85 +4,24 @@
  * environment both functions read, their exact IAM statements, and the login outputs. Matched on
  * the synthesized template by properties, never by logical ID; bundled, with cdk-nag, as `cdk synth`.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { App, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { App, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import { AwsSolutionsChecks } from 'cdk-nag';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { TokenSigningKey } from '../../infra/constructs/token-signing-key.js';
 import { WharfStack, type WharfStackProps } from '../../infra/wharf-stack.js';
+import { acknowledged, asArray, functions, only, policiesOf, roleIdOf, stackSynthesizer, type Resources, type Statement, type Synth } from '../support/cdk.js';
 
-const cdkJson = JSON.parse(readFileSync(new URL('../../cdk.json', import.meta.url), 'utf8')) as {
-  context: Record<string, unknown>;
-};
+const synthStack = stackSynthesizer('wharf-auth-test-');
+const synth = (props: WharfStackProps = {}, bundle = false): Synth => synthStack(props, { bundle });
 
-const outdirs: string[] = [];
-afterAll(() => {
-  for (const dir of outdirs) rmSync(dir, { recursive: true, force: true });
-});
-
-interface Synth {
-  stack: WharfStack;
-  template: Template;
-  violations: string[];
-}
-
-function synth(props: WharfStackProps = {}, bundle = false): Synth {
-  const outdir = mkdtempSync(join(tmpdir(), 'wharf-auth-test-'));
-  outdirs.push(outdir);
-  const app = new App({
-    outdir,
-    context: { ...cdkJson.context, ...(bundle ? {} : { 'aws:cdk:bundling-stacks': [] }) },
-    builtinCloudFormationValidation: true,
-  });
-  Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
-  const stack = new WharfStack(app, 'Wharf', props);
-  const template = Template.fromStack(stack);
-  const report = JSON.parse(readFileSync(join(outdir, 'validation-report.json'), 'utf8')) as {
-    pluginReports: Array<{ pluginName: string; violations?: Array<{ ruleName: string }> }>;
-  };
-  const violations = report.pluginReports.flatMap((r) => (r.violations ?? []).map((v) => `${r.pluginName}: ${v.ruleName}`));
-  return { stack, template, violations };
-}
-
-type Resources = Record<string, { Properties: Record<string, any>; DeletionPolicy?: string; UpdateReplacePolicy?: string }>;
-type Statement = { Effect: string; Action: string | string[]; Resource: unknown; Condition?: unknown };
-
-function only(template: Template, type: string, props?: Record<string, unknown>): { id: string; props: Record<string, any> } {
-  const found = template.findResources(type, props ? { Properties: props } : undefined) as Resources;
-  const ids = Object.keys(found);
-  expect(ids, `exactly one ${type}`).toHaveLength(1);
-  return { id: ids[0]!, props: found[ids[0]!]!.Properties };
-}
-
-function functions(template: Template): { registry: { id: string; props: Record<string, any> }; login: { id: string; props: Record<string, any> } } {
-  const all = Object.entries(template.findResources('AWS::Lambda::Function') as Resources);
-  expect(all).toHaveLength(2);
-  const isLogin = (r: { Properties: Record<string, any> }) => r.Properties.Environment?.Variables?.IAM_LOGIN_ONLY !== undefined;
-  const login = all.filter(([, r]) => isLogin(r));
-  const registry = all.filter(([, r]) => !isLogin(r));
-  expect(login).toHaveLength(1);
-  expect(registry).toHaveLength(1);
-  return {
-    registry: { id: registry[0]![0], props: registry[0]![1].Properties },
-    login: { id: login[0]![0], props: login[0]![1].Properties },
-  };
-}
-
-/** Statements of the IAM policies attached to the role a function runs as. */
+/** Statements of the IAM policies attached to the role a function runs as (there must be some). */
 function statementsOf(template: Template, fn: { props: Record<string, any> }): Statement[] {
-  const roleId = (fn.props.Role as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
-  const policies = Object.values(template.findResources('AWS::IAM::Policy') as Resources).filter(
-    (p) => JSON.stringify(p.Properties.Roles) === JSON.stringify([{ Ref: roleId }]),
-  );
+  const policies = policiesOf(template, roleIdOf(fn));
   expect(policies.length).toBeGreaterThan(0);
   return policies.flatMap((p) => p.Properties.PolicyDocument.Statement as Statement[]);
 }
 
-const asArray = <T>(v: T | T[]): T[] => (Array.isArray(v) ? v : [v]);
 const same = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
 
 describe('token auth (default stack, bundled, cdk-nag)', () => {
@@ -235,12 +174,8 @@ describe('token auth (default stack, bundled, cdk-nag)', () => {
 
   it('passes cdk-nag with nothing unacknowledged and acknowledges nothing new', () => {
     expect(s.violations).toEqual([]);
-    const acknowledged = s.stack.node
-      .findAll()
-      .flatMap((c) => c.node.metadata)
-      .filter((m) => m.type === Validations.ACKNOWLEDGED_RULES_METADATA_KEY)
-      .flatMap((m) => Object.keys(m.data as Record<string, string>));
-    expect(acknowledged.filter((id) => !/AwsSolutions-IAM5\[Resource::<\w+\.Arn>\/\*\]$|AwsSolutions-S1$/.test(id))).toEqual([]);
+    const ids = acknowledged(s.stack).map((a) => a.id);
+    expect(ids.filter((id) => !/AwsSolutions-IAM5\[Resource::<\w+\.Arn>\/\*\]$|AwsSolutions-S1$/.test(id))).toEqual([]);
   });
 });
 

@@ -4,93 +4,29 @@
  * only when set, the IAM actions the job needs (and no more), the bucket's lifecycle rules as the
  * backstop of the upload sweep, and cdk-nag. Bundling is skipped (test/infra/stack.test.ts bundles).
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { App, Validations } from 'aws-cdk-lib';
-import { Match, Template } from 'aws-cdk-lib/assertions';
-import { AwsSolutionsChecks } from 'cdk-nag';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Match } from 'aws-cdk-lib/assertions';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { defaultRegistryConfig } from '../../functions/registry/context.js';
 import { BlobBucket } from '../../infra/constructs/blob-bucket.js';
 import { GC_JOB_INPUT } from '../../infra/constructs/operations.js';
 import { settingsFromContext } from '../../infra/context.js';
-import { WharfStack, type WharfStackProps } from '../../infra/wharf-stack.js';
+import {
+  asArray,
+  loginFunction,
+  only as onlyResource,
+  registryFunction,
+  roleStatements,
+  stackSynthesizer,
+  type Statement,
+  type Synth,
+} from '../support/cdk.js';
 
-const cdkJson = JSON.parse(readFileSync(new URL('../../cdk.json', import.meta.url), 'utf8')) as {
-  context: Record<string, unknown>;
-};
-
-const outdirs: string[] = [];
-afterAll(() => {
-  for (const dir of outdirs) rmSync(dir, { recursive: true, force: true });
-});
-
-interface Synth {
-  template: Template;
-  violations: string[];
-}
+const synth = stackSynthesizer('wharf-lifecycle-test-');
 
 /** Synthesizes from `wharf:*` context, as the CDK app does, with cdk-nag; bundling skipped. */
 function synthFromContext(context: Record<string, unknown> = {}): Synth {
   return synth(settingsFromContext((key) => context[key]).props);
 }
-
-function synth(props: WharfStackProps): Synth {
-  const outdir = mkdtempSync(join(tmpdir(), 'wharf-lifecycle-test-'));
-  outdirs.push(outdir);
-  const app = new App({
-    outdir,
-    context: { ...cdkJson.context, 'aws:cdk:bundling-stacks': [] },
-    builtinCloudFormationValidation: true,
-  });
-  Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
-  const stack = new WharfStack(app, 'Wharf', props);
-  const template = Template.fromStack(stack);
-  const report = JSON.parse(readFileSync(join(outdir, 'validation-report.json'), 'utf8')) as {
-    pluginReports: Array<{ pluginName: string; violations?: Array<{ ruleName: string }> }>;
-  };
-  const violations = report.pluginReports.flatMap((r) => (r.violations ?? []).map((v) => `${r.pluginName}: ${v.ruleName}`));
-  return { template, violations };
-}
-
-type Resources = Record<string, { Properties: Record<string, any> }>;
-
-function onlyResource(template: Template, type: string): { id: string; props: Record<string, any> } {
-  const found = template.findResources(type) as Resources;
-  const ids = Object.keys(found);
-  expect(ids, `exactly one ${type}`).toHaveLength(1);
-  return { id: ids[0]!, props: found[ids[0]!]!.Properties };
-}
-
-/** The registry function (not the IAM login function, which has IAM_LOGIN_ONLY). */
-function registryFunction(template: Template): { id: string; props: Record<string, any> } {
-  const found = Object.entries(template.findResources('AWS::Lambda::Function') as Resources).filter(
-    ([, r]) => r.Properties.Environment?.Variables?.IAM_LOGIN_ONLY === undefined,
-  );
-  expect(found, 'exactly one registry function').toHaveLength(1);
-  return { id: found[0]![0], props: found[0]![1].Properties };
-}
-
-function loginFunction(template: Template): { id: string; props: Record<string, any> } {
-  const found = Object.entries(template.findResources('AWS::Lambda::Function') as Resources).filter(
-    ([, r]) => r.Properties.Environment?.Variables?.IAM_LOGIN_ONLY !== undefined,
-  );
-  expect(found, 'exactly one IAM login function').toHaveLength(1);
-  return { id: found[0]![0], props: found[0]![1].Properties };
-}
-
-type Statement = { Effect: string; Action: string | string[]; Resource: unknown; Condition?: unknown };
-
-function roleStatements(template: Template, fn: { props: Record<string, any> }): Statement[] {
-  const roleId = (fn.props.Role as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
-  const policies = template.findResources('AWS::IAM::Policy') as Resources;
-  return Object.values(policies)
-    .filter((p) => JSON.stringify(p.Properties.Roles) === JSON.stringify([{ Ref: roleId }]))
-    .flatMap((p) => p.Properties.PolicyDocument.Statement as Statement[]);
-}
-
-const asArray = <T>(v: T | T[]): T[] => (Array.isArray(v) ? v : [v]);
 
 const actionsOn = (statements: Statement[], resource: unknown): string[] =>
   statements

@@ -5,89 +5,20 @@
  * ID; cdk-nag AwsSolutions runs on every variant and must leave nothing unacknowledged. Bundling is
  * skipped here (test/infra/stack.test.ts covers the bundle).
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { App, Duration, Validations } from 'aws-cdk-lib';
-import { Match, Template } from 'aws-cdk-lib/assertions';
+import { App, Duration } from 'aws-cdk-lib';
+import { Match } from 'aws-cdk-lib/assertions';
 import * as events from 'aws-cdk-lib/aws-events';
-import { AwsSolutionsChecks } from 'cdk-nag';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { settingsFromContext } from '../../infra/context.js';
 import { WharfStack, type WharfStackProps } from '../../infra/wharf-stack.js';
-
-const cdkJson = JSON.parse(readFileSync(new URL('../../cdk.json', import.meta.url), 'utf8')) as {
-  context: Record<string, unknown>;
-};
+import { acknowledged, only as onlyResource, publicUrl, registryFunction, stackSynthesizer, type Resources, type Synth } from '../support/cdk.js';
 
 const CERT = 'arn:aws:acm:us-east-1:123456789012:certificate/0f0e0d0c-1111-2222-3333-444455556666';
 const CACHING_DISABLED = '4135ea2d-6df8-44a3-9df3-4b5a84be39ad';
 const ALL_VIEWER_EXCEPT_HOST_HEADER = 'b689b0a8-53d0-40ab-baf2-68738e2966ac';
 
-const outdirs: string[] = [];
-afterAll(() => {
-  for (const dir of outdirs) rmSync(dir, { recursive: true, force: true });
-});
-
-interface Synth {
-  stack: WharfStack;
-  template: Template;
-  violations: string[];
-}
-
 /** Synthesizes with cdk.json's flags, cdk-nag and CloudFormation's default rules; bundling skipped. */
-function synth(props: WharfStackProps = {}): Synth {
-  const outdir = mkdtempSync(join(tmpdir(), 'wharf-ops-test-'));
-  outdirs.push(outdir);
-  const app = new App({
-    outdir,
-    context: { ...cdkJson.context, 'aws:cdk:bundling-stacks': [] },
-    builtinCloudFormationValidation: true,
-  });
-  Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
-  const stack = new WharfStack(app, 'Wharf', props);
-  const template = Template.fromStack(stack);
-  const report = JSON.parse(readFileSync(join(outdir, 'validation-report.json'), 'utf8')) as {
-    pluginReports: Array<{ pluginName: string; violations?: Array<{ ruleName: string }> }>;
-  };
-  const violations = report.pluginReports.flatMap((r) => (r.violations ?? []).map((v) => `${r.pluginName}: ${v.ruleName}`));
-  return { stack, template, violations };
-}
-
-type Resources = Record<string, { Properties: Record<string, any> }>;
-
-function onlyResource(template: Template, type: string): { id: string; props: Record<string, any> } {
-  const found = template.findResources(type) as Resources;
-  const ids = Object.keys(found);
-  expect(ids, `exactly one ${type}`).toHaveLength(1);
-  return { id: ids[0]!, props: found[ids[0]!]!.Properties };
-}
-
-/** The registry function (not the IAM login function, which runs the same bundle with IAM_LOGIN_ONLY). */
-function registryFunction(template: Template): { id: string; props: Record<string, any> } {
-  const found = Object.entries(template.findResources('AWS::Lambda::Function') as Resources).filter(
-    ([, r]) => r.Properties.Environment?.Variables?.IAM_LOGIN_ONLY === undefined,
-  );
-  expect(found, 'exactly one registry function').toHaveLength(1);
-  return { id: found[0]![0], props: found[0]![1].Properties };
-}
-
-/** The registry's public Function URL (auth NONE), not the IAM login URL. */
-function publicUrl(template: Template): { id: string; props: Record<string, any> } {
-  const found = Object.entries(template.findResources('AWS::Lambda::Url') as Resources).filter(
-    ([, r]) => r.Properties.AuthType === 'NONE',
-  );
-  expect(found, 'exactly one public Function URL').toHaveLength(1);
-  return { id: found[0]![0], props: found[0]![1].Properties };
-}
-
-function acknowledged(stack: WharfStack): Array<{ id: string; reason: string }> {
-  return stack.node
-    .findAll()
-    .flatMap((c) => c.node.metadata)
-    .filter((m) => m.type === Validations.ACKNOWLEDGED_RULES_METADATA_KEY)
-    .flatMap((m) => Object.entries(m.data as Record<string, string>).map(([id, reason]) => ({ id, reason })));
-}
+const synth = stackSynthesizer('wharf-ops-test-');
 
 describe('operations (default stack)', () => {
   let s: Synth;

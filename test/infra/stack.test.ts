@@ -3,8 +3,7 @@
  * `Match` (never by logical ID), the handler is really bundled with the local esbuild, and cdk-nag's
  * AWS Solutions rules must pass with only the acknowledged, reasoned exceptions.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { App, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
@@ -12,91 +11,31 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { BlobBucket } from '../../infra/constructs/blob-bucket.js';
 import { MetadataTable } from '../../infra/constructs/metadata-table.js';
 import { WharfStack, type WharfStackProps } from '../../infra/wharf-stack.js';
+import { acknowledged, asArray, only as onlyResource, policyStatements, publicUrl, registryFunction, stackSynthesizer, type Synth } from '../support/cdk.js';
 
-const cdkJson = JSON.parse(readFileSync(new URL('../../cdk.json', import.meta.url), 'utf8')) as {
-  context: Record<string, unknown>;
-};
-
-const outdirs: string[] = [];
-afterAll(() => {
-  for (const dir of outdirs) rmSync(dir, { recursive: true, force: true });
-});
-
-interface Synth {
-  stack: WharfStack;
-  template: Template;
-  outdir: string;
-}
+const synthStack = stackSynthesizer('wharf-cdk-test-');
 
 /**
  * Synthesizes a WharfStack with the feature flags of cdk.json (what `cdk synth` uses).
  * `full`: bundle the handler, run cdk-nag and CloudFormation's default rules, as the CLI does.
  * Otherwise bundling and validation are skipped, for quick checks of prop variations.
  */
-function synth(props: WharfStackProps = {}, full = false): Synth {
-  const outdir = mkdtempSync(join(tmpdir(), 'wharf-cdk-test-'));
-  outdirs.push(outdir);
-  const app = new App({
-    outdir,
-    context: { ...cdkJson.context, ...(full ? {} : { 'aws:cdk:bundling-stacks': [] }) },
-    builtinCloudFormationValidation: full,
-  });
-  if (full) Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
-  const stack = new WharfStack(app, 'Wharf', props);
-  return { stack, template: Template.fromStack(stack), outdir };
-}
-
-type Resources = Record<string, { Properties: Record<string, any>; Metadata?: Record<string, any> }>;
-
-function onlyResource(template: Template, type: string): { id: string; props: Record<string, any>; metadata: Record<string, any> } {
-  const found = template.findResources(type) as Resources;
-  const ids = Object.keys(found);
-  expect(ids, `exactly one ${type}`).toHaveLength(1);
-  const id = ids[0]!;
-  return { id, props: found[id]!.Properties, metadata: found[id]!.Metadata ?? {} };
-}
-
-/** The registry function (not the IAM login function, which runs the same bundle with IAM_LOGIN_ONLY). */
-function registryFunction(template: Template): { id: string; props: Record<string, any> } {
-  const found = Object.entries(template.findResources('AWS::Lambda::Function') as Resources).filter(
-    ([, r]) => r.Properties.Environment?.Variables?.IAM_LOGIN_ONLY === undefined,
-  );
-  expect(found, 'exactly one registry function').toHaveLength(1);
-  return { id: found[0]![0], props: found[0]![1].Properties };
-}
-
-/** The registry's public Function URL (auth NONE), not the IAM login URL. */
-function publicUrl(template: Template): { id: string; props: Record<string, any> } {
-  const found = Object.entries(template.findResources('AWS::Lambda::Url') as Resources).filter(
-    ([, r]) => r.Properties.AuthType === 'NONE',
-  );
-  expect(found, 'exactly one public Function URL').toHaveLength(1);
-  return { id: found[0]![0], props: found[0]![1].Properties };
-}
-
-/** Every IAM policy statement, or only those of the policies attached to the role with this logical ID. */
-function policyStatements(template: Template, roleId?: string): Array<{ Effect: string; Action: string | string[]; Resource: unknown; Condition?: unknown }> {
-  const policies = template.findResources('AWS::IAM::Policy') as Resources;
-  return Object.values(policies)
-    .filter((p) => roleId === undefined || JSON.stringify(p.Properties.Roles) === JSON.stringify([{ Ref: roleId }]))
-    .flatMap((p) => p.Properties.PolicyDocument.Statement);
-}
-
-const asArray = <T>(v: T | T[]): T[] => (Array.isArray(v) ? v : [v]);
+const synth = (props: WharfStackProps = {}, full = false): Synth => synthStack(props, { bundle: full, validate: full });
 
 describe('WharfStack (defaults, bundled, cdk-nag)', () => {
   let stack: WharfStack;
   let template: Template;
   let outdir: string;
+  let violations: string[];
   let bucketId: string;
   let tableId: string;
 
   beforeAll(() => {
-    ({ stack, template, outdir } = synth({}, true));
+    ({ stack, template, outdir, violations } = synth({}, true));
     bucketId = onlyResource(template, 'AWS::S3::Bucket').id;
     tableId = onlyResource(template, 'AWS::DynamoDB::Table').id;
   }, 240_000);
@@ -345,32 +284,23 @@ describe('WharfStack (defaults, bundled, cdk-nag)', () => {
   describe('validation', () => {
     it('passes cdk-nag AwsSolutions and the CloudFormation default rules with nothing unacknowledged', () => {
       // Synthesis would have thrown on an error; warnings land in the report, which must be empty.
-      const report = JSON.parse(readFileSync(join(outdir, 'validation-report.json'), 'utf8')) as {
-        pluginReports: Array<{ pluginName: string; violations?: Array<{ ruleName: string }> }>;
-      };
-      const violations = report.pluginReports.flatMap((r) => (r.violations ?? []).map((v) => `${r.pluginName}: ${v.ruleName}`));
       expect(violations).toEqual([]);
     });
 
     it('records a reason for every acknowledged cdk-nag finding', () => {
-      const acknowledged = stack.node
-        .findAll()
-        .flatMap((c) => c.node.metadata)
-        .filter((m) => m.type === Validations.ACKNOWLEDGED_RULES_METADATA_KEY)
-        .flatMap((m) => Object.entries(m.data as Record<string, string>).map(([id, reason]) => ({ id, reason })));
-      expect(acknowledged.map((a) => a.id).sort()).toEqual([
+      const acks = acknowledged(stack);
+      expect(acks.map((a) => a.id).sort()).toEqual([
         `AwsSolutions::AwsSolutions-IAM5[Resource::<${bucketId}.Arn>/*]`,
         'AwsSolutions::AwsSolutions-S1',
       ]);
-      for (const a of acknowledged) expect(a.reason.length).toBeGreaterThan(40);
+      for (const a of acks) expect(a.reason.length).toBeGreaterThan(40);
     });
   });
 });
 
 describe('cdk-nag is live in these tests', () => {
   it('fails synthesis on an unacknowledged finding', () => {
-    const app = new App({ outdir: mkdtempSync(join(tmpdir(), 'wharf-cdk-test-')), builtinCloudFormationValidation: false });
-    outdirs.push(app.outdir);
+    const app = new App({ outdir: synthStack.outdir(), builtinCloudFormationValidation: false });
     Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
     const stack = new Stack(app, 'Bare');
     new s3.Bucket(stack, 'Bucket');
