@@ -8,7 +8,8 @@
  * - `login_failures`: name, count, since (ms epoch). recordLoginFailure is one UPSERT ... RETURNING
  *   statement, so concurrent failures (other connections or processes) cannot lose a count.
  */
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
+import { openDatabase } from './database.js';
 import type { AccessPolicy, AuthStore, LoginFailures, PrincipalRecord } from '../types.js';
 
 const SCHEMA = `
@@ -62,10 +63,7 @@ export class SqliteAuthStore implements AuthStore {
   private readonly sql: ReturnType<typeof prepareStatements>;
 
   constructor(opts: { path: string }) {
-    this.db = new Database(opts.path);
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = FULL');
-    this.db.pragma('busy_timeout = 5000');
+    this.db = openDatabase(opts.path);
     this.db.exec(SCHEMA);
     this.sql = prepareStatements(this.db);
   }

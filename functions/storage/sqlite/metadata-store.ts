@@ -33,7 +33,8 @@
  * read first use BEGIN IMMEDIATE, so another process on the same file waits (busy_timeout) instead
  * of failing to upgrade its read lock.
  */
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
+import { openDatabase } from './database.js';
 import {
   BlobDeletingError,
   ConflictError,
@@ -203,10 +204,7 @@ export class SqliteMetadataStore implements MetadataStore {
   private readonly sql: ReturnType<typeof prepareStatements>;
 
   constructor(opts: { path: string }) {
-    this.db = new Database(opts.path);
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = FULL');
-    this.db.pragma('busy_timeout = 5000');
+    this.db = openDatabase(opts.path);
     this.db.transaction(() => {
       this.db.exec(SCHEMA);
       migrate(this.db, Date.now());
