@@ -8,13 +8,13 @@
  *
  * Issue targets: bundle < 300 KB, cold import < 100 ms.
  */
-import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { bundleHandler, esbuildOptions } from '../infra/bundling.js';
+import { MARK, runChild } from './child.js';
 import { figure, median, type Figure } from './stats.js';
 
 const SUITE = 'bundle';
@@ -23,8 +23,6 @@ const COLD_RUNS = 5;
 /** Issue targets. */
 export const MAX_BUNDLE_BYTES = 300 * 1000;
 export const MAX_COLD_IMPORT_MS = 100;
-
-const MARK = '@@wharf-bench@@';
 
 /** The child: imports the bundle, answers one GET /v2/, prints the timings after a marker. */
 const CHILD = `
@@ -50,40 +48,25 @@ interface ColdRun {
   status: number;
 }
 
-function coldStart(bundle: string): Promise<ColdRun> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--input-type=module', '-e', CHILD], {
-      env: {
-        PATH: process.env.PATH,
-        HOME: process.env.HOME,
-        WHARF_BENCH_BUNDLE: pathToFileURL(bundle).href,
-        WHARF_BACKEND: 'aws',
-        BUCKET_NAME: 'wharf-bench-dummy',
-        TABLE_NAME: 'wharf-bench-dummy',
-        AWS_REGION: 'us-east-1',
-        // Never reach for real credentials or config files: /v2/ needs none.
-        AWS_ACCESS_KEY_ID: 'bench',
-        AWS_SECRET_ACCESS_KEY: 'bench',
-        AWS_CONFIG_FILE: '/dev/null',
-        AWS_SHARED_CREDENTIALS_FILE: '/dev/null',
-        // As deployed: auth on, tokens signed by KMS. An anonymous GET /v2/ is answered 401 with
-        // the Bearer challenge, before any AWS call (the KMS key is used only to sign or verify).
-        AUTH: 'on',
-        SIGNING_KEY_ID: 'arn:aws:kms:us-east-1:000000000000:key/00000000-0000-0000-0000-000000000000',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (b: Buffer) => (out += b.toString()));
-    child.stderr.on('data', (b: Buffer) => (err += b.toString()));
-    child.once('error', reject);
-    child.once('exit', (code) => {
-      const line = out.split('\n').find((l) => l.startsWith(MARK));
-      if (code !== 0 || !line) return reject(new Error(`cold start child exited ${code}:\n${out}\n${err}`));
-      resolve(JSON.parse(line.slice(MARK.length)) as ColdRun);
-    });
+async function coldStart(bundle: string): Promise<ColdRun> {
+  const { code, out, err, report } = await runChild<ColdRun>(process.execPath, ['--input-type=module', '-e', CHILD], {
+    WHARF_BENCH_BUNDLE: pathToFileURL(bundle).href,
+    WHARF_BACKEND: 'aws',
+    BUCKET_NAME: 'wharf-bench-dummy',
+    TABLE_NAME: 'wharf-bench-dummy',
+    AWS_REGION: 'us-east-1',
+    // Never reach for real credentials or config files: /v2/ needs none.
+    AWS_ACCESS_KEY_ID: 'bench',
+    AWS_SECRET_ACCESS_KEY: 'bench',
+    AWS_CONFIG_FILE: '/dev/null',
+    AWS_SHARED_CREDENTIALS_FILE: '/dev/null',
+    // As deployed: auth on, tokens signed by KMS. An anonymous GET /v2/ is answered 401 with
+    // the Bearer challenge, before any AWS call (the KMS key is used only to sign or verify).
+    AUTH: 'on',
+    SIGNING_KEY_ID: 'arn:aws:kms:us-east-1:000000000000:key/00000000-0000-0000-0000-000000000000',
   });
+  if (code !== 0 || !report) throw new Error(`cold start child exited ${code}:\n${out}\n${err}`);
+  return report;
 }
 
 /** Bytes in the bundle by package (node_modules/<name> or @scope/name), wharf's own code as "wharf". */

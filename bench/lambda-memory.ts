@@ -13,13 +13,13 @@
  * kind in order in one child (a warm environment: the peak over the sequence). Each child is forked
  * from a shell, not from this process (see runChild), and its maxRSS is checked against VmHWM.
  */
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { bundleHandler } from '../infra/bundling.js';
 import { CREDENTIALS, startAwsLocal } from '../test/support/aws-local.js';
+import { MARK, runChild as runMarkedChild } from './child.js';
 import { figure, median, runsFor, type Figure } from './stats.js';
 
 const SUITE = 'lambda-memory';
@@ -28,7 +28,6 @@ const TARGET = 'wharf lambda bundle (aws-local)';
 const CONFIGURED_MB = 1024;
 const SIZES_MB = [128, 256, 512];
 
-const MARK = '@@wharf-bench@@';
 
 /** Request kinds, in the order of the warm sequence. */
 export const KINDS = [
@@ -163,36 +162,20 @@ interface ChildReport {
  * this (large) process would report this process's RSS as its peak. Forked from a small shell,
  * the node child's maxRSS is its own.
  */
-function runChild(script: string, bundle: string, env: Record<string, string>, kinds: readonly string[]): Promise<ChildReport> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('sh', ['-c', '"$0" "$1"; exit $?', process.execPath, script], {
-      env: {
-        PATH: process.env.PATH,
-        HOME: process.env.HOME,
-        ...env,
-        WHARF_BENCH_BUNDLE: pathToFileURL(bundle).href,
-        WHARF_BENCH_KINDS: kinds.join(','),
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (b: Buffer) => (out += b.toString()));
-    child.stderr.on('data', (b: Buffer) => (err += b.toString()));
-    child.once('error', reject);
-    child.once('exit', (code) => {
-      const line = out.split('\n').find((l) => l.startsWith(MARK));
-      if (code !== 0 || !line) {
-        return reject(new Error(`lambda-memory child (${kinds.join(',')}) exited ${code}:\n${out.slice(-2000)}\n${err.slice(-2000)}`));
-      }
-      const report = JSON.parse(line.slice(MARK.length)) as ChildReport;
-      // maxRSS is max(inherited, own high-water mark): more than VmHWM means an inherited figure.
-      if (Number.isFinite(report.vmHwm) && report.peakRss > report.vmHwm + 2) {
-        return reject(new Error(`lambda-memory child: maxRSS ${report.peakRss} MiB > VmHWM ${report.vmHwm} MiB (inherited peak)`));
-      }
-      resolve(report);
-    });
+async function runChild(script: string, bundle: string, env: Record<string, string>, kinds: readonly string[]): Promise<ChildReport> {
+  const { code, out, err, report } = await runMarkedChild<ChildReport>('sh', ['-c', '"$0" "$1"; exit $?', process.execPath, script], {
+    ...env,
+    WHARF_BENCH_BUNDLE: pathToFileURL(bundle).href,
+    WHARF_BENCH_KINDS: kinds.join(','),
   });
+  if (code !== 0 || !report) {
+    throw new Error(`lambda-memory child (${kinds.join(',')}) exited ${code}:\n${out.slice(-2000)}\n${err.slice(-2000)}`);
+  }
+  // maxRSS is max(inherited, own high-water mark): more than VmHWM means an inherited figure.
+  if (Number.isFinite(report.vmHwm) && report.peakRss > report.vmHwm + 2) {
+    throw new Error(`lambda-memory child: maxRSS ${report.peakRss} MiB > VmHWM ${report.vmHwm} MiB (inherited peak)`);
+  }
+  return report;
 }
 
 const r1 = (x: number) => Math.round(x * 10) / 10;
