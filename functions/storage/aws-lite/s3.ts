@@ -400,6 +400,43 @@ async function drain(res: S3Response): Promise<void> {
 
 type Out<T> = T & MetadataBearer;
 
+/** A request on `i.Bucket`, and on `i.Key` when the input has one. */
+function on(method: S3Request['method'], i: { Bucket: string; Key?: string }, rest: Omit<S3Request, 'method' | 'bucket' | 'key'> = {}): S3Request {
+  return { method, bucket: i.Bucket, key: i.Key, ...rest };
+}
+
+/** The response's XML document, for the operations S3 may answer 200 with an `<Error>` document. */
+async function resultXml(res: S3Response): Promise<string> {
+  const xml = await readText(res.body);
+  throwIfErrorBody(xml, res.status);
+  return xml;
+}
+
+/** Drains the body (see drain) and returns `out`, read from the headers. */
+async function drained<T>(res: S3Response, out: T): Promise<T> {
+  await drain(res);
+  return out;
+}
+
+type Reader = (xml: string, tag: string) => unknown;
+type Fields<S extends Record<string, Reader>> = { [K in keyof S]: ReturnType<S[K]> };
+
+/** Each field of `spec` read from the element of its name: `{ Key: text }` is `{ Key: text(xml, 'Key') }`. */
+function fields<S extends Record<string, Reader>>(xml: string, spec: S): Fields<S> {
+  const out: Record<string, unknown> = {};
+  for (const [name, read] of Object.entries(spec)) out[name] = read(xml, name);
+  return out as Fields<S>;
+}
+
+/** `{ [name]: [...] }`, the `fields` of every `<tag>` element, or `{}` when there is none (as the SDK leaves it out). */
+function list<N extends string, S extends Record<string, Reader>>(name: N, xml: string, tag: string, spec: S): { [K in N]?: Fields<S>[] } {
+  const items = elements(xml, tag).map((e) => fields(e, spec));
+  return (items.length ? { [name]: items } : {}) as { [K in N]?: Fields<S>[] };
+}
+
+/** A 200-with-error-checked result's `{ ETag, LastModified }` (CopyObject, UploadPartCopy). */
+const copyResult = (xml: string) => fields(xml, { ETag: text, LastModified: date });
+
 interface ObjectOutput {
   AcceptRanges?: string;
   ContentLength?: number;
@@ -433,17 +470,10 @@ export type HeadObjectCommandOutput = Out<ObjectOutput>;
 export class HeadObjectCommand extends Command<HeadObjectCommandInput, HeadObjectCommandOutput> {
   build(): S3Request {
     const i = this.input;
-    return {
-      method: 'HEAD',
-      bucket: i.Bucket,
-      key: i.Key,
-      query: { versionId: i.VersionId, partNumber: i.PartNumber?.toString() },
-      headers: { range: i.Range, ...conditional(i) },
-    };
+    return on('HEAD', i, { query: { versionId: i.VersionId, partNumber: i.PartNumber?.toString() }, headers: { range: i.Range, ...conditional(i) } });
   }
   async parse(res: S3Response) {
-    await drain(res);
-    return objectHeaders(res);
+    return drained(res, objectHeaders(res));
   }
 }
 
@@ -456,10 +486,7 @@ export type GetObjectCommandOutput = Out<ObjectOutput & { Body?: ResponseBody }>
 export class GetObjectCommand extends Command<GetObjectCommandInput, GetObjectCommandOutput> {
   build(): S3Request {
     const i = this.input;
-    return {
-      method: 'GET',
-      bucket: i.Bucket,
-      key: i.Key,
+    return on('GET', i, {
       query: {
         'x-id': 'GetObject',
         versionId: i.VersionId,
@@ -469,7 +496,7 @@ export class GetObjectCommand extends Command<GetObjectCommandInput, GetObjectCo
         'response-cache-control': i.ResponseCacheControl,
       },
       headers: { range: i.Range, ...conditional(i) },
-    };
+    });
   }
   async parse(res: S3Response) {
     return { ...objectHeaders(res), Body: withHelpers(res.body) };
@@ -491,26 +518,15 @@ export type PutObjectCommandOutput = Out<{ ETag?: string; VersionId?: string; Ch
 export class PutObjectCommand extends Command<PutObjectCommandInput, PutObjectCommandOutput> {
   build(): S3Request {
     const i = this.input;
-    return {
-      method: 'PUT',
-      bucket: i.Bucket,
-      key: i.Key,
+    const headers = { 'content-type': i.ContentType, 'content-length': i.ContentLength, 'content-md5': i.ContentMD5, 'cache-control': i.CacheControl };
+    return on('PUT', i, {
       query: { 'x-id': 'PutObject' },
-      headers: {
-        'content-type': i.ContentType,
-        'content-length': i.ContentLength,
-        'content-md5': i.ContentMD5,
-        'cache-control': i.CacheControl,
-        'x-amz-checksum-sha256': i.ChecksumSHA256,
-        ...conditional(i),
-        ...metadataHeaders(i.Metadata),
-      },
+      headers: { ...headers, 'x-amz-checksum-sha256': i.ChecksumSHA256, ...conditional(i), ...metadataHeaders(i.Metadata) },
       body: i.Body ?? new Uint8Array(0),
-    };
+    });
   }
   async parse(res: S3Response) {
-    await drain(res);
-    return { ETag: header(res, 'etag'), VersionId: header(res, 'x-amz-version-id'), ChecksumSHA256: header(res, 'x-amz-checksum-sha256') };
+    return drained(res, { ETag: header(res, 'etag'), VersionId: header(res, 'x-amz-version-id'), ChecksumSHA256: header(res, 'x-amz-checksum-sha256') });
   }
 }
 
@@ -528,24 +544,11 @@ export type CopyObjectCommandOutput = Out<{ CopyObjectResult?: { ETag?: string; 
 export class CopyObjectCommand extends Command<CopyObjectCommandInput, CopyObjectCommandOutput> {
   build(): S3Request {
     const i = this.input;
-    return {
-      method: 'PUT',
-      bucket: i.Bucket,
-      key: i.Key,
-      query: { 'x-id': 'CopyObject' },
-      headers: {
-        'x-amz-copy-source': i.CopySource,
-        'x-amz-copy-source-if-match': i.CopySourceIfMatch,
-        'x-amz-metadata-directive': i.MetadataDirective,
-        'content-type': i.ContentType,
-        ...metadataHeaders(i.Metadata),
-      },
-    };
+    const copy = { 'x-amz-copy-source': i.CopySource, 'x-amz-copy-source-if-match': i.CopySourceIfMatch, 'x-amz-metadata-directive': i.MetadataDirective };
+    return on('PUT', i, { query: { 'x-id': 'CopyObject' }, headers: { ...copy, 'content-type': i.ContentType, ...metadataHeaders(i.Metadata) } });
   }
   async parse(res: S3Response) {
-    const xml = await readText(res.body);
-    throwIfErrorBody(xml, res.status);
-    return { CopyObjectResult: { ETag: text(xml, 'ETag'), LastModified: date(xml, 'LastModified') }, VersionId: header(res, 'x-amz-version-id') };
+    return { CopyObjectResult: copyResult(await resultXml(res)), VersionId: header(res, 'x-amz-version-id') };
   }
 }
 
@@ -557,11 +560,10 @@ export interface DeleteObjectCommandInput {
 export type DeleteObjectCommandOutput = Out<{ DeleteMarker?: boolean; VersionId?: string }>;
 export class DeleteObjectCommand extends Command<DeleteObjectCommandInput, DeleteObjectCommandOutput> {
   build(): S3Request {
-    return { method: 'DELETE', bucket: this.input.Bucket, key: this.input.Key, query: { 'x-id': 'DeleteObject', versionId: this.input.VersionId } };
+    return on('DELETE', this.input, { query: { 'x-id': 'DeleteObject', versionId: this.input.VersionId } });
   }
   async parse(res: S3Response) {
-    await drain(res);
-    return { DeleteMarker: header(res, 'x-amz-delete-marker') === 'true' || undefined, VersionId: header(res, 'x-amz-version-id') };
+    return drained(res, { DeleteMarker: header(res, 'x-amz-delete-marker') === 'true' || undefined, VersionId: header(res, 'x-amz-version-id') });
   }
 }
 
@@ -586,21 +588,13 @@ export class DeleteObjectsCommand extends Command<DeleteObjectsCommandInput, Del
       Objects.map((o) => `<Object><Key>${escapeXml(o.Key)}</Key>${o.VersionId ? `<VersionId>${escapeXml(o.VersionId)}</VersionId>` : ''}</Object>`).join('') +
       (Quiet ? '<Quiet>true</Quiet>' : '') +
       '</Delete>';
-    return {
-      method: 'POST',
-      bucket: this.input.Bucket,
-      query: { delete: '' },
-      // S3 requires an integrity header on DeleteObjects.
-      headers: { 'content-type': 'application/xml', 'content-md5': createHash('md5').update(body).digest('base64') },
-      body,
-    };
+    // S3 requires an integrity header on DeleteObjects.
+    const headers = { 'content-type': 'application/xml', 'content-md5': createHash('md5').update(body).digest('base64') };
+    return { method: 'POST', bucket: this.input.Bucket, query: { delete: '' }, headers, body };
   }
   async parse(res: S3Response) {
-    const xml = await readText(res.body);
-    throwIfErrorBody(xml, res.status);
-    const deleted = elements(xml, 'Deleted').map((d) => ({ Key: text(d, 'Key'), VersionId: text(d, 'VersionId') }));
-    const errors = elements(xml, 'Error').map((e) => ({ Key: text(e, 'Key'), VersionId: text(e, 'VersionId'), Code: text(e, 'Code'), Message: text(e, 'Message') }));
-    return { ...(deleted.length && { Deleted: deleted }), ...(errors.length && { Errors: errors }) };
+    const xml = await resultXml(res);
+    return { ...list('Deleted', xml, 'Deleted', { Key: text, VersionId: text }), ...list('Errors', xml, 'Error', { Key: text, VersionId: text, Code: text, Message: text }) };
   }
 }
 
@@ -633,40 +627,23 @@ export type ListObjectsV2CommandOutput = Out<{
 export class ListObjectsV2Command extends Command<ListObjectsV2CommandInput, ListObjectsV2CommandOutput> {
   build(): S3Request {
     const i = this.input;
-    return {
-      method: 'GET',
-      bucket: i.Bucket,
-      query: {
-        'list-type': '2',
-        prefix: i.Prefix,
-        delimiter: i.Delimiter,
-        'continuation-token': i.ContinuationToken,
-        'start-after': i.StartAfter,
-        'max-keys': i.MaxKeys?.toString(),
-      },
-    };
+    const query = { prefix: i.Prefix, delimiter: i.Delimiter, 'continuation-token': i.ContinuationToken, 'start-after': i.StartAfter };
+    return on('GET', i, { query: { 'list-type': '2', ...query, 'max-keys': i.MaxKeys?.toString() } });
   }
   async parse(res: S3Response) {
     const xml = await readText(res.body);
-    const top = without(xml, 'Contents', 'CommonPrefixes');
-    const contents = elements(xml, 'Contents').map((c) => ({
-      Key: text(c, 'Key'),
-      Size: num(c, 'Size'),
-      LastModified: date(c, 'LastModified'),
-      ETag: text(c, 'ETag'),
-      StorageClass: text(c, 'StorageClass'),
-    }));
-    const prefixes = elements(xml, 'CommonPrefixes').map((p) => ({ Prefix: text(p, 'Prefix') }));
     return {
-      ...(contents.length && { Contents: contents }),
-      ...(prefixes.length && { CommonPrefixes: prefixes }),
-      IsTruncated: bool(top, 'IsTruncated'),
-      NextContinuationToken: text(top, 'NextContinuationToken'),
-      ContinuationToken: text(top, 'ContinuationToken'),
-      KeyCount: num(top, 'KeyCount'),
-      MaxKeys: num(top, 'MaxKeys'),
-      Prefix: text(top, 'Prefix'),
-      Name: text(top, 'Name'),
+      ...list('Contents', xml, 'Contents', { Key: text, Size: num, LastModified: date, ETag: text, StorageClass: text }),
+      ...list('CommonPrefixes', xml, 'CommonPrefixes', { Prefix: text }),
+      ...fields(without(xml, 'Contents', 'CommonPrefixes'), {
+        IsTruncated: bool,
+        NextContinuationToken: text,
+        ContinuationToken: text,
+        KeyCount: num,
+        MaxKeys: num,
+        Prefix: text,
+        Name: text,
+      }),
     };
   }
 }
@@ -683,23 +660,11 @@ export type CreateMultipartUploadCommandOutput = Out<{ Bucket?: string; Key?: st
 export class CreateMultipartUploadCommand extends Command<CreateMultipartUploadCommandInput, CreateMultipartUploadCommandOutput> {
   build(): S3Request {
     const i = this.input;
-    return {
-      method: 'POST',
-      bucket: i.Bucket,
-      key: i.Key,
-      query: { uploads: '' },
-      headers: {
-        'content-type': i.ContentType,
-        'cache-control': i.CacheControl,
-        'x-amz-checksum-algorithm': i.ChecksumAlgorithm,
-        ...metadataHeaders(i.Metadata),
-      },
-    };
+    const headers = { 'content-type': i.ContentType, 'cache-control': i.CacheControl, 'x-amz-checksum-algorithm': i.ChecksumAlgorithm };
+    return on('POST', i, { query: { uploads: '' }, headers: { ...headers, ...metadataHeaders(i.Metadata) } });
   }
   async parse(res: S3Response) {
-    const xml = await readText(res.body);
-    throwIfErrorBody(xml, res.status);
-    return { Bucket: text(xml, 'Bucket'), Key: text(xml, 'Key'), UploadId: text(xml, 'UploadId') };
+    return fields(await resultXml(res), { Bucket: text, Key: text, UploadId: text });
   }
 }
 
@@ -717,18 +682,14 @@ export type UploadPartCommandOutput = Out<{ ETag?: string; ChecksumSHA256?: stri
 export class UploadPartCommand extends Command<UploadPartCommandInput, UploadPartCommandOutput> {
   build(): S3Request {
     const i = this.input;
-    return {
-      method: 'PUT',
-      bucket: i.Bucket,
-      key: i.Key,
+    return on('PUT', i, {
       query: { 'x-id': 'UploadPart', partNumber: i.PartNumber?.toString(), uploadId: i.UploadId },
       headers: { 'content-length': i.ContentLength, 'content-md5': i.ContentMD5, 'x-amz-checksum-sha256': i.ChecksumSHA256 },
       body: i.Body ?? new Uint8Array(0),
-    };
+    });
   }
   async parse(res: S3Response) {
-    await drain(res);
-    return { ETag: header(res, 'etag'), ChecksumSHA256: header(res, 'x-amz-checksum-sha256') };
+    return drained(res, { ETag: header(res, 'etag'), ChecksumSHA256: header(res, 'x-amz-checksum-sha256') });
   }
 }
 
@@ -744,18 +705,11 @@ export type UploadPartCopyCommandOutput = Out<{ CopyPartResult?: { ETag?: string
 export class UploadPartCopyCommand extends Command<UploadPartCopyCommandInput, UploadPartCopyCommandOutput> {
   build(): S3Request {
     const i = this.input;
-    return {
-      method: 'PUT',
-      bucket: i.Bucket,
-      key: i.Key,
-      query: { 'x-id': 'UploadPartCopy', partNumber: i.PartNumber?.toString(), uploadId: i.UploadId },
-      headers: { 'x-amz-copy-source': i.CopySource, 'x-amz-copy-source-range': i.CopySourceRange },
-    };
+    const query = { 'x-id': 'UploadPartCopy', partNumber: i.PartNumber?.toString(), uploadId: i.UploadId };
+    return on('PUT', i, { query, headers: { 'x-amz-copy-source': i.CopySource, 'x-amz-copy-source-range': i.CopySourceRange } });
   }
   async parse(res: S3Response) {
-    const xml = await readText(res.body);
-    throwIfErrorBody(xml, res.status);
-    return { CopyPartResult: { ETag: text(xml, 'ETag'), LastModified: date(xml, 'LastModified') } };
+    return { CopyPartResult: copyResult(await resultXml(res)) };
   }
 }
 
@@ -784,19 +738,14 @@ export class CompleteMultipartUploadCommand extends Command<CompleteMultipartUpl
           '</Part>',
       )
       .join('');
-    return {
-      method: 'POST',
-      bucket: i.Bucket,
-      key: i.Key,
+    return on('POST', i, {
       query: { uploadId: i.UploadId },
       headers: { 'content-type': 'application/xml' },
       body: `<?xml version="1.0" encoding="UTF-8"?><CompleteMultipartUpload xmlns="http://s3.amazonaws.com/doc/2006-03-01/">${parts}</CompleteMultipartUpload>`,
-    };
+    });
   }
   async parse(res: S3Response) {
-    const xml = await readText(res.body);
-    throwIfErrorBody(xml, res.status);
-    return { Location: text(xml, 'Location'), Bucket: text(xml, 'Bucket'), Key: text(xml, 'Key'), ETag: text(xml, 'ETag'), VersionId: header(res, 'x-amz-version-id') };
+    return { ...fields(await resultXml(res), { Location: text, Bucket: text, Key: text, ETag: text }), VersionId: header(res, 'x-amz-version-id') };
   }
 }
 
@@ -808,12 +757,10 @@ export interface AbortMultipartUploadCommandInput {
 export type AbortMultipartUploadCommandOutput = Out<object>;
 export class AbortMultipartUploadCommand extends Command<AbortMultipartUploadCommandInput, AbortMultipartUploadCommandOutput> {
   build(): S3Request {
-    const i = this.input;
-    return { method: 'DELETE', bucket: i.Bucket, key: i.Key, query: { 'x-id': 'AbortMultipartUpload', uploadId: i.UploadId } };
+    return on('DELETE', this.input, { query: { 'x-id': 'AbortMultipartUpload', uploadId: this.input.UploadId } });
   }
   async parse(res: S3Response) {
-    await drain(res);
-    return {};
+    return drained(res, {});
   }
 }
 
@@ -841,34 +788,14 @@ export type ListMultipartUploadsCommandOutput = Out<{
 export class ListMultipartUploadsCommand extends Command<ListMultipartUploadsCommandInput, ListMultipartUploadsCommandOutput> {
   build(): S3Request {
     const i = this.input;
-    return {
-      method: 'GET',
-      bucket: i.Bucket,
-      query: {
-        uploads: '',
-        prefix: i.Prefix,
-        delimiter: i.Delimiter,
-        'key-marker': i.KeyMarker,
-        'upload-id-marker': i.UploadIdMarker,
-        'max-uploads': i.MaxUploads?.toString(),
-      },
-    };
+    const query = { prefix: i.Prefix, delimiter: i.Delimiter, 'key-marker': i.KeyMarker, 'upload-id-marker': i.UploadIdMarker };
+    return on('GET', i, { query: { uploads: '', ...query, 'max-uploads': i.MaxUploads?.toString() } });
   }
   async parse(res: S3Response) {
     const xml = await readText(res.body);
-    const top = without(xml, 'Upload', 'CommonPrefixes');
-    const uploads = elements(xml, 'Upload').map((u) => ({
-      Key: text(u, 'Key'),
-      UploadId: text(u, 'UploadId'),
-      Initiated: date(u, 'Initiated'),
-      StorageClass: text(u, 'StorageClass'),
-    }));
     return {
-      ...(uploads.length && { Uploads: uploads }),
-      IsTruncated: bool(top, 'IsTruncated'),
-      NextKeyMarker: text(top, 'NextKeyMarker'),
-      NextUploadIdMarker: text(top, 'NextUploadIdMarker'),
-      Prefix: text(top, 'Prefix'),
+      ...list('Uploads', xml, 'Upload', { Key: text, UploadId: text, Initiated: date, StorageClass: text }),
+      ...fields(without(xml, 'Upload', 'CommonPrefixes'), { IsTruncated: bool, NextKeyMarker: text, NextUploadIdMarker: text, Prefix: text }),
     };
   }
 }
@@ -891,28 +818,13 @@ export type ListPartsCommandOutput = Out<{ Parts?: Part[]; IsTruncated?: boolean
 export class ListPartsCommand extends Command<ListPartsCommandInput, ListPartsCommandOutput> {
   build(): S3Request {
     const i = this.input;
-    return {
-      method: 'GET',
-      bucket: i.Bucket,
-      key: i.Key,
-      query: { 'x-id': 'ListParts', uploadId: i.UploadId, 'part-number-marker': i.PartNumberMarker, 'max-parts': i.MaxParts?.toString() },
-    };
+    return on('GET', i, { query: { 'x-id': 'ListParts', uploadId: i.UploadId, 'part-number-marker': i.PartNumberMarker, 'max-parts': i.MaxParts?.toString() } });
   }
   async parse(res: S3Response) {
     const xml = await readText(res.body);
-    const top = without(xml, 'Part', 'Initiator', 'Owner');
-    const parts = elements(xml, 'Part').map((p) => ({
-      PartNumber: num(p, 'PartNumber'),
-      ETag: text(p, 'ETag'),
-      Size: num(p, 'Size'),
-      LastModified: date(p, 'LastModified'),
-      ChecksumSHA256: text(p, 'ChecksumSHA256'),
-    }));
     return {
-      ...(parts.length && { Parts: parts }),
-      IsTruncated: bool(top, 'IsTruncated'),
-      NextPartNumberMarker: text(top, 'NextPartNumberMarker'),
-      UploadId: text(top, 'UploadId'),
+      ...list('Parts', xml, 'Part', { PartNumber: num, ETag: text, Size: num, LastModified: date, ChecksumSHA256: text }),
+      ...fields(without(xml, 'Part', 'Initiator', 'Owner'), { IsTruncated: bool, NextPartNumberMarker: text, UploadId: text }),
     };
   }
 }
@@ -925,18 +837,11 @@ export type CreateBucketCommandOutput = Out<{ Location?: string }>;
 export class CreateBucketCommand extends Command<CreateBucketCommandInput, CreateBucketCommandOutput> {
   build(): S3Request {
     const lc = this.input.CreateBucketConfiguration?.LocationConstraint;
-    return {
-      method: 'PUT',
-      bucket: this.input.Bucket,
-      ...(lc && {
-        headers: { 'content-type': 'application/xml' },
-        body: `<CreateBucketConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><LocationConstraint>${escapeXml(lc)}</LocationConstraint></CreateBucketConfiguration>`,
-      }),
-    };
+    const xml = `<CreateBucketConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><LocationConstraint>${escapeXml(lc ?? '')}</LocationConstraint></CreateBucketConfiguration>`;
+    return { method: 'PUT', bucket: this.input.Bucket, ...(lc && { headers: { 'content-type': 'application/xml' }, body: xml }) };
   }
   async parse(res: S3Response) {
-    await drain(res);
-    return { Location: header(res, 'location') };
+    return drained(res, { Location: header(res, 'location') });
   }
 }
 
@@ -949,8 +854,7 @@ export class HeadBucketCommand extends Command<HeadBucketCommandInput, HeadBucke
     return { method: 'HEAD', bucket: this.input.Bucket };
   }
   async parse(res: S3Response) {
-    await drain(res);
-    return { BucketRegion: header(res, 'x-amz-bucket-region') };
+    return drained(res, { BucketRegion: header(res, 'x-amz-bucket-region') });
   }
 }
 
@@ -963,7 +867,6 @@ export class DeleteBucketCommand extends Command<DeleteBucketCommandInput, Delet
     return { method: 'DELETE', bucket: this.input.Bucket };
   }
   async parse(res: S3Response) {
-    await drain(res);
-    return {};
+    return drained(res, {});
   }
 }
