@@ -130,18 +130,7 @@ export class DynamoMetadataStore implements MetadataStore {
 
   async reserveBlob(digest: Digest, now: number): Promise<void> {
     try {
-      await this.db.send(
-        new UpdateItemCommand({
-          TableName: this.table,
-          Key: keyItem(keys.blobRecord(digest)),
-          UpdateExpression:
-            'SET touchedAt = :now, #state = if_not_exists(#state, :live), refs = if_not_exists(refs, :zero), ' +
-            'deletingSince = if_not_exists(deletingSince, :zero)',
-          ConditionExpression: 'attribute_not_exists(#pk) OR #state = :live',
-          ExpressionAttributeNames: { '#pk': 'pk', '#state': 'state' },
-          ExpressionAttributeValues: { ':now': N(now), ':live': S('live'), ':zero': N(0) },
-        }),
-      );
+      await this.db.send(new UpdateItemCommand(this.liveRecordUpdate(keyItem(keys.blobRecord(digest)), now, 'reserve')));
     } catch (err) {
       if (isConditionFailed(err)) throw new BlobDeletingError(digest);
       throw err;
@@ -174,18 +163,7 @@ export class DynamoMetadataStore implements MetadataStore {
               ExpressionAttributeNames: { '#pk': 'pk' },
             },
           },
-          {
-            Update: {
-              TableName: this.table,
-              Key: recordKey,
-              UpdateExpression:
-                'ADD refs :one SET touchedAt = :now, #state = if_not_exists(#state, :live), ' +
-                'deletingSince = if_not_exists(deletingSince, :zero)',
-              ConditionExpression: 'attribute_not_exists(#pk) OR #state = :live',
-              ExpressionAttributeNames: { '#pk': 'pk', '#state': 'state' },
-              ExpressionAttributeValues: { ':one': N(1), ':now': N(now), ':live': S('live'), ':zero': N(0) },
-            },
-          },
+          { Update: this.liveRecordUpdate(recordKey, now, 'add') },
           catalog,
         ]);
         return;
@@ -194,8 +172,7 @@ export class DynamoMetadataStore implements MetadataStore {
         const [link, record] = cancellationCodes(err);
         if (record === 'ConditionalCheckFailed') throw new BlobDeletingError(digest);
         if (link !== 'ConditionalCheckFailed') {
-          if (attempt >= TRANSACTION_ATTEMPTS * 2) throw err;
-          await backoff(attempt);
+          await retryLater(err, attempt);
           continue;
         }
       }
@@ -213,18 +190,7 @@ export class DynamoMetadataStore implements MetadataStore {
               ExpressionAttributeValues: { ':now': N(now), ':size': N(size) },
             },
           },
-          {
-            Update: {
-              TableName: this.table,
-              Key: recordKey,
-              UpdateExpression:
-                'SET touchedAt = :now, refs = if_not_exists(refs, :one), #state = if_not_exists(#state, :live), ' +
-                'deletingSince = if_not_exists(deletingSince, :zero)',
-              ConditionExpression: 'attribute_not_exists(#pk) OR #state = :live',
-              ExpressionAttributeNames: { '#pk': 'pk', '#state': 'state' },
-              ExpressionAttributeValues: { ':one': N(1), ':now': N(now), ':live': S('live'), ':zero': N(0) },
-            },
-          },
+          { Update: this.liveRecordUpdate(recordKey, now, 'keep') },
           catalog,
         ]);
         return;
@@ -233,8 +199,7 @@ export class DynamoMetadataStore implements MetadataStore {
         const [, record] = cancellationCodes(err);
         if (record === 'ConditionalCheckFailed') throw new BlobDeletingError(digest);
         // The link went in between (or a conflicting transaction): start over.
-        if (attempt >= TRANSACTION_ATTEMPTS * 2) throw err;
-        await backoff(attempt);
+        await retryLater(err, attempt);
       }
     }
   }
@@ -722,6 +687,26 @@ export class DynamoMetadataStore implements MetadataStore {
   }
 
   /** Sets touchedAt on an existing item (a link or a manifest); fails when it is absent. */
+  /**
+   * Touches a blob record and keeps it live (fails on a deleting one), creating it when missing.
+   * refs: 'reserve' starts a new record at 0, 'add' adds this link, 'keep' starts a new one at 1.
+   */
+  private liveRecordUpdate(Key: Record<string, AttributeValue>, now: number, refs: 'reserve' | 'add' | 'keep'): Update {
+    const head = {
+      reserve: 'SET touchedAt = :now, refs = if_not_exists(refs, :zero), ',
+      add: 'ADD refs :one SET touchedAt = :now, ',
+      keep: 'SET touchedAt = :now, refs = if_not_exists(refs, :one), ',
+    }[refs];
+    return {
+      TableName: this.table,
+      Key,
+      UpdateExpression: head + '#state = if_not_exists(#state, :live), deletingSince = if_not_exists(deletingSince, :zero)',
+      ConditionExpression: 'attribute_not_exists(#pk) OR #state = :live',
+      ExpressionAttributeNames: { '#pk': 'pk', '#state': 'state' },
+      ExpressionAttributeValues: { ...(refs !== 'reserve' && { ':one': N(1) }), ':now': N(now), ':live': S('live'), ':zero': N(0) },
+    };
+  }
+
   private touchInput(key: Key, now: number): Update {
     return {
       TableName: this.table,
@@ -816,8 +801,7 @@ export class DynamoMetadataStore implements MetadataStore {
             throw e;
           }
         }
-        if (attempt >= TRANSACTION_ATTEMPTS * 2) throw err;
-        await backoff(attempt);
+        await retryLater(err, attempt);
       }
     }
   }
@@ -1132,6 +1116,12 @@ function isCancelled(err: unknown): boolean {
 function cancellationCodes(err: unknown): string[] {
   const reasons = (err as { CancellationReasons?: { Code?: string }[] }).CancellationReasons ?? [];
   return reasons.map((r) => r.Code ?? 'None');
+}
+
+/** Throws `err` after TRANSACTION_ATTEMPTS * 2 attempts, else waits before the next one. */
+async function retryLater(err: unknown, attempt: number): Promise<void> {
+  if (attempt >= TRANSACTION_ATTEMPTS * 2) throw err;
+  await backoff(attempt);
 }
 
 function backoff(attempt: number): Promise<void> {
