@@ -3,10 +3,9 @@
  * Local, opened through openAwsBackend exactly as the Lambda does. Blob GETs redirect (307) to
  * fauxqs presigned URLs.
  */
-import { afterAll, beforeAll } from 'vitest';
 import { openAwsBackend } from '../../functions/storage/aws-backend.js';
 import { describeRegistryApi } from '../contract/registry-api.contract.js';
-import { startAwsLocal, type AwsLocal } from '../support/aws-local.js';
+import { awsStoreFixtures } from '../support/aws-stores.js';
 import { startRegistryHarness } from '../support/registry-harness.js';
 
 // openAwsBackend takes credentials from the environment, as on Lambda; the emulators accept any.
@@ -16,13 +15,7 @@ process.env.AWS_SECRET_ACCESS_KEY = 'test';
 delete process.env.AWS_SESSION_TOKEN;
 delete process.env.AWS_PROFILE;
 
-let aws: AwsLocal;
-beforeAll(async () => {
-  aws = await startAwsLocal();
-}, 90_000);
-afterAll(async () => {
-  await aws?.stop();
-}, 30_000);
+const aws = awsStoreFixtures();
 
 describeRegistryApi('aws (fauxqs + DynamoDB Local)', async () => {
   const [bucket, table] = await Promise.all([aws.newBucket(), aws.newTable()]);

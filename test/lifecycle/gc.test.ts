@@ -4,9 +4,9 @@
  * what is really stored checked underneath (blobs.stat, files / objects, blob records).
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import type { RegistryConfig } from '../../functions/registry/context.js';
-import { startAwsLocal, type AwsLocal } from '../support/aws-local.js';
+import { awsStoreFixtures } from '../support/aws-stores.js';
 import {
   errorCode,
   expectPulls,
@@ -24,13 +24,7 @@ import {
   type LifecycleEnv,
 } from '../support/lifecycle-fixtures.js';
 
-let aws: AwsLocal | undefined;
-beforeAll(async () => {
-  aws = await startAwsLocal();
-}, 120_000);
-afterAll(async () => {
-  await aws?.stop();
-}, 30_000);
+const aws = awsStoreFixtures({ startTimeout: 120_000 });
 
 describe.each<BackendKind>(['embedded', 'aws'])('lifecycle on %s', (kind) => {
   const envs: LifecycleEnv[] = [];

@@ -9,8 +9,9 @@
  * S3 with a few.
  */
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startAwsLocal, type AwsLocal } from '../support/aws-local.js';
+import { describe, expect, it } from 'vitest';
+import type { AwsLocal } from '../support/aws-local.js';
+import { awsStoreFixtures } from '../support/aws-stores.js';
 import {
   errorCode,
   expectBlob,
@@ -228,13 +229,7 @@ describe('reachability after GC (model-based)', () => {
   }, 180_000);
 
   describe('aws', () => {
-    let aws: AwsLocal | undefined;
-    beforeAll(async () => {
-      aws = await startAwsLocal();
-    }, 120_000);
-    afterAll(async () => {
-      await aws?.stop();
-    }, 30_000);
+    const aws = awsStoreFixtures({ startTimeout: 120_000 });
 
     it('DynamoDB + S3: every remaining tag pulls, every unreferenced blob is gone', async () => {
       await fc.assert(

@@ -9,8 +9,8 @@
  */
 import { createHash } from 'node:crypto';
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startAwsLocal, type AwsLocal } from '../support/aws-local.js';
+import { describe, expect, it } from 'vitest';
+import { awsStoreFixtures } from '../support/aws-stores.js';
 import {
   expectPulls,
   listAllTags,
@@ -160,13 +160,7 @@ describe('GC under concurrent pushes, deletes and retags', () => {
   }, 90_000);
 
   describe('aws', () => {
-    let aws: AwsLocal | undefined;
-    beforeAll(async () => {
-      aws = await startAwsLocal();
-    }, 120_000);
-    afterAll(async () => {
-      await aws?.stop();
-    }, 30_000);
+    const aws = awsStoreFixtures({ startTimeout: 120_000 });
 
     it('DynamoDB + S3', async () => {
       const env = await openLifecycleEnv('aws', aws, { inlineManifestBytes: 400 });
