@@ -8,13 +8,11 @@
  * explicitly, so nothing depends on the clock.
  */
 import { randomUUID } from 'node:crypto';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import type { AccessPolicy, AuthStore, PrincipalRecord } from '../../functions/storage/types.js';
+import { type StoreFixture, useStoreFixture } from '../support/store-fixtures.js';
 
-export interface AuthStoreFixture {
-  store: AuthStore;
-  cleanup?: () => Promise<void>;
-}
+export type AuthStoreFixture = StoreFixture<AuthStore>;
 
 const WINDOW = 15 * 60_000;
 const T0 = 1_700_000_000_000;
@@ -22,16 +20,9 @@ const T0 = 1_700_000_000_000;
 export function describeAuthStoreContract(name: string, make: () => Promise<AuthStoreFixture>): void {
   // Generous: the same suite runs against emulated DynamoDB on a busy machine.
   describe(`AuthStore contract: ${name}`, { timeout: 30_000 }, () => {
-    let fixture: AuthStoreFixture;
     let store: AuthStore;
 
-    beforeAll(async () => {
-      fixture = await make();
-      store = fixture.store;
-    }, 60_000);
-    afterAll(async () => {
-      await fixture?.cleanup?.();
-    }, 60_000);
+    useStoreFixture(make, (f) => (store = f.store));
 
     describe('principals', () => {
       afterEach(async () => {

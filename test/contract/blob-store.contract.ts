@@ -5,18 +5,17 @@
  * Every blob is random bytes, so digests are unique per run and suites can share one bucket or
  * directory side by side. The one exception is the empty blob, which is never deleted here.
  */
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   DigestMismatchError,
   SizeMismatchError,
   TooLargeError,
   type BlobStore,
-  type ByteStream,
-  type Digest,
   type UploadCursor,
 } from '../../functions/storage/types.js';
+import { digestOf, pieces, readAll, useStoreFixture } from '../support/store-fixtures.js';
 
 export interface BlobStoreFixture {
   store: BlobStore;
@@ -42,13 +41,10 @@ export function describeBlobStoreContract(name: string, make: () => Promise<Blob
     let uploads = 0;
     const uploadId = () => `contract-${run}-${++uploads}`;
 
-    beforeAll(async () => {
-      fixture = await make();
-      store = fixture.store;
-    }, 60_000);
-    afterAll(async () => {
-      await fixture?.cleanup?.();
-    }, 60_000);
+    useStoreFixture(make, (f) => {
+      fixture = f;
+      store = f.store;
+    });
 
     describe('stat, put, read', () => {
       it('stat is undefined for a blob that was never stored', async () => {
@@ -363,21 +359,6 @@ export function describeBlobStoreContract(name: string, make: () => Promise<Blob
 function expectBytes(actual: Uint8Array, expected: Uint8Array): void {
   expect(actual.byteLength, 'length').toBe(expected.byteLength);
   expect(Buffer.compare(actual, expected), 'bytes differ').toBe(0);
-}
-
-function digestOf(data: Uint8Array): Digest {
-  return `sha256:${createHash('sha256').update(data).digest('hex')}`;
-}
-
-async function readAll(stream: ByteStream | Promise<ByteStream>): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of await stream) chunks.push(Buffer.from(chunk));
-  return Buffer.concat(chunks);
-}
-
-/** The buffer as a stream of `size`-byte chunks (the last one shorter). */
-async function* pieces(data: Buffer, size: number): AsyncGenerator<Uint8Array> {
-  for (let at = 0; at < data.length; at += size) yield data.subarray(at, at + size);
 }
 
 /** A body that delivers `data` and then fails, like a client that disconnects. */

@@ -11,8 +11,8 @@
  * Times: where the API takes `now`/`olderThan` the tests pass explicit values; touchedAt written by
  * the store itself (linkBlob, putManifest) is checked against Date.now() taken before and after.
  */
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { randomUUID } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
 import {
   BlobDeletingError,
   ImmutableTagError,
@@ -24,11 +24,9 @@ import {
   type ManifestSummary,
   type MetadataStore,
 } from '../../functions/storage/types.js';
+import { byteOrder, manifest, randomDigest, type StoreFixture, useStoreFixture } from '../support/store-fixtures.js';
 
-export interface LifecycleFixture {
-  store: MetadataStore;
-  cleanup?: () => Promise<void>;
-}
+export type LifecycleFixture = StoreFixture<MetadataStore>;
 
 const SLOW = { timeout: 120_000 };
 /** A time long ago, and one far ahead, for `olderThan`/`now` arguments. */
@@ -37,19 +35,12 @@ const FAR_AHEAD = () => Date.now() + 3_600_000;
 
 export function describeLifecycleContract(name: string, make: () => Promise<LifecycleFixture>): void {
   describe(`MetadataStore lifecycle contract: ${name}`, { timeout: 30_000 }, () => {
-    let fixture: LifecycleFixture;
     let store: MetadataStore;
     const namespace = `lifecycle-${randomUUID().slice(0, 8)}`;
     let repositories = 0;
     const newRepository = (label = 'repo') => `${namespace}/${label}-${++repositories}`;
 
-    beforeAll(async () => {
-      fixture = await make();
-      store = fixture.store;
-    }, 60_000);
-    afterAll(async () => {
-      await fixture?.cleanup?.();
-    }, 60_000);
+    useStoreFixture(make, (f) => (store = f.store));
 
     const record = async (digest: Digest): Promise<BlobRecord> => {
       const found = await store.getBlobRecord(digest);
@@ -589,27 +580,7 @@ async function pagesOf<T>(list: (cursor: string | undefined) => Promise<CursorPa
   return pages;
 }
 
-/** Compares strings by their UTF-8 bytes. */
-function byteOrder(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a), Buffer.from(b));
-}
-
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-function randomDigest(): Digest {
-  return `sha256:${randomBytes(32).toString('hex')}`;
-}
-
-function manifest(overrides: Partial<ManifestRecord> = {}): ManifestRecord {
-  const nonce = randomBytes(16).toString('hex');
-  return {
-    digest: `sha256:${createHash('sha256').update(nonce).digest('hex')}`,
-    mediaType: 'application/vnd.oci.image.manifest.v1+json',
-    size: 512,
-    references: { blobs: [], manifests: [] },
-    createdAt: 1_700_000_000_000,
-    ...overrides,
-  };
-}

@@ -5,40 +5,30 @@
  * Every repository name starts with a namespace unique to the run, so suites can share one table or
  * database side by side; catalog assertions only look at names inside that namespace.
  */
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { randomUUID } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
 import {
   ConflictError,
   MissingBlobsError,
-  type Digest,
   type ManifestRecord,
   type MetadataStore,
   type UploadSession,
 } from '../../functions/storage/types.js';
+import { byteOrder, manifest, randomDigest, type StoreFixture, useStoreFixture } from '../support/store-fixtures.js';
 
-export interface MetadataStoreFixture {
-  store: MetadataStore;
-  cleanup?: () => Promise<void>;
-}
+export type MetadataStoreFixture = StoreFixture<MetadataStore>;
 
 const SLOW = { timeout: 120_000 };
 
 export function describeMetadataStoreContract(name: string, make: () => Promise<MetadataStoreFixture>): void {
   // Generous: the same suite runs against emulated DynamoDB on a busy machine.
   describe(`MetadataStore contract: ${name}`, { timeout: 30_000 }, () => {
-    let fixture: MetadataStoreFixture;
     let store: MetadataStore;
     const namespace = `contract-${randomUUID().slice(0, 8)}`;
     let repositories = 0;
     const newRepository = (label = 'repo') => `${namespace}/${label}-${++repositories}`;
 
-    beforeAll(async () => {
-      fixture = await make();
-      store = fixture.store;
-    }, 60_000);
-    afterAll(async () => {
-      await fixture?.cleanup?.();
-    }, 60_000);
+    useStoreFixture(make, (f) => (store = f.store));
 
     /** Links each blob and stores a manifest referencing them. */
     async function pushManifest(repository: string, tags: string[] = [], extra: Partial<ManifestRecord> = {}) {
@@ -462,27 +452,6 @@ export function describeMetadataStoreContract(name: string, make: () => Promise<
       });
     });
   });
-}
-
-/** Compares strings by their UTF-8 bytes, the order the contract promises. */
-function byteOrder(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a), Buffer.from(b));
-}
-
-function randomDigest(): Digest {
-  return `sha256:${randomBytes(32).toString('hex')}`;
-}
-
-function manifest(overrides: Partial<ManifestRecord> = {}): ManifestRecord {
-  const nonce = randomBytes(16).toString('hex');
-  return {
-    digest: `sha256:${createHash('sha256').update(nonce).digest('hex')}`,
-    mediaType: 'application/vnd.oci.image.manifest.v1+json',
-    size: 512,
-    references: { blobs: [], manifests: [] },
-    createdAt: 1_700_000_000_000,
-    ...overrides,
-  };
 }
 
 /** Every repository name in the catalog that starts with `prefix`. */
