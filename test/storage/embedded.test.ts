@@ -17,6 +17,7 @@ import { SqliteMetadataStore } from '../../functions/storage/sqlite/metadata-sto
 import { DigestMismatchError, StorageError, type BlobStore, type ByteStream } from '../../functions/storage/types.js';
 import { describeBlobStoreContract } from '../contract/blob-store.contract.js';
 import { describeMetadataStoreContract } from '../contract/metadata-store.contract.js';
+import { sqliteFileFixture, sqliteMemoryFixture } from '../support/sqlite-fixtures.js';
 
 describeBlobStoreContract('fs', async () => {
   const root = await mkdtemp(join(tmpdir(), 'wharf-blobs-'));
@@ -33,22 +34,11 @@ describeBlobStoreContract('fs', async () => {
   };
 });
 
-describeMetadataStoreContract('sqlite file', async () => {
-  const dir = await mkdtemp(join(tmpdir(), 'wharf-meta-'));
-  const store = new SqliteMetadataStore({ path: join(dir, 'wharf.db') });
-  return {
-    store,
-    cleanup: async () => {
-      store.close();
-      await rm(dir, { recursive: true, force: true });
-    },
-  };
-});
+describeMetadataStoreContract('sqlite file', () =>
+  sqliteFileFixture('wharf-meta-', 'wharf.db', (path) => new SqliteMetadataStore({ path })),
+);
 
-describeMetadataStoreContract('sqlite :memory:', async () => {
-  const store = new SqliteMetadataStore({ path: ':memory:' });
-  return { store, cleanup: async () => store.close() };
-});
+describeMetadataStoreContract('sqlite :memory:', async () => sqliteMemoryFixture(new SqliteMetadataStore({ path: ':memory:' })));
 
 describe('signed blob URLs', () => {
   const key = randomBytes(32);

@@ -11,23 +11,13 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FsBlobStore } from '../../functions/storage/fs/blob-store.js';
 import { SqliteMetadataStore } from '../../functions/storage/sqlite/metadata-store.js';
 import { describeLifecycleContract } from '../contract/lifecycle.contract.js';
+import { sqliteFileFixture, sqliteMemoryFixture } from '../support/sqlite-fixtures.js';
 
-describeLifecycleContract('sqlite file', async () => {
-  const dir = await mkdtemp(join(tmpdir(), 'wharf-lifecycle-'));
-  const store = new SqliteMetadataStore({ path: join(dir, 'wharf.db') });
-  return {
-    store,
-    cleanup: async () => {
-      store.close();
-      await rm(dir, { recursive: true, force: true });
-    },
-  };
-});
+describeLifecycleContract('sqlite file', () =>
+  sqliteFileFixture('wharf-lifecycle-', 'wharf.db', (path) => new SqliteMetadataStore({ path })),
+);
 
-describeLifecycleContract('sqlite :memory:', async () => {
-  const store = new SqliteMetadataStore({ path: ':memory:' });
-  return { store, cleanup: async () => store.close() };
-});
+describeLifecycleContract('sqlite :memory:', async () => sqliteMemoryFixture(new SqliteMetadataStore({ path: ':memory:' })));
 
 describe('FsBlobStore.sweepUploads', () => {
   let root: string;
