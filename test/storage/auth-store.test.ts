@@ -8,7 +8,7 @@ import { GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { DynamoAuthStore } from '../../functions/storage/dynamodb/auth-store.js';
 import { keyItem } from '../../functions/storage/dynamodb/codec.js';
 import { keys } from '../../functions/storage/dynamodb/keys.js';
@@ -18,7 +18,8 @@ import { SqliteAuthStore } from '../../functions/storage/sqlite/auth-store.js';
 import { SqliteMetadataStore } from '../../functions/storage/sqlite/metadata-store.js';
 import type { PrincipalRecord } from '../../functions/storage/types.js';
 import { describeAuthStoreContract } from '../contract/auth-store.contract.js';
-import { startAwsLocal, type AwsLocal } from '../support/aws-local.js';
+import { awsStoreFixtures } from '../support/aws-stores.js';
+import { sqliteFileFixture } from '../support/sqlite-fixtures.js';
 
 const alice: PrincipalRecord = {
   name: 'alice',
@@ -32,17 +33,9 @@ const alice: PrincipalRecord = {
 
 /* SQLite */
 
-describeAuthStoreContract('sqlite file', async () => {
-  const dir = await mkdtemp(join(tmpdir(), 'wharf-auth-'));
-  const store = new SqliteAuthStore({ path: join(dir, 'metadata.db') });
-  return {
-    store,
-    cleanup: async () => {
-      store.close();
-      await rm(dir, { recursive: true, force: true });
-    },
-  };
-});
+describeAuthStoreContract('sqlite file', () =>
+  sqliteFileFixture('wharf-auth-', 'metadata.db', (path) => new SqliteAuthStore({ path })),
+);
 
 describe('SqliteAuthStore', () => {
   it('shares metadata.db with the metadata store and survives reopening', async () => {
@@ -110,16 +103,10 @@ describe('SqliteAuthStore', () => {
 
 /* DynamoDB */
 
-let aws: AwsLocal;
-beforeAll(async () => {
-  aws = await startAwsLocal();
-}, 90_000);
-afterAll(async () => {
-  await aws?.stop();
-}, 30_000);
+const aws = awsStoreFixtures();
 
 describeAuthStoreContract('DynamoDB (DynamoDB Local)', async () => ({
-  store: new DynamoAuthStore({ client: aws.makeDynamoClient(), table: await aws.newTable() }),
+  store: new DynamoAuthStore(await aws.newDynamoTarget()),
 }));
 
 describe('DynamoAuthStore', { timeout: 30_000 }, () => {

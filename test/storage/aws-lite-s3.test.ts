@@ -30,9 +30,12 @@ import { getSignedUrl } from '../../functions/storage/aws-lite/s3-presigner.js';
 import { S3BlobStore } from '../../functions/storage/s3/blob-store.js';
 import { createS3Client } from '../../functions/storage/s3/s3-client.js';
 import { decodeUploadState, resumeSha256 } from '../../functions/storage/s3/upload-state.js';
-import { DigestMismatchError, type ByteStream, type Digest } from '../../functions/storage/types.js';
+import { DigestMismatchError, type ByteStream } from '../../functions/storage/types.js';
 import { describeBlobStoreContract } from '../contract/blob-store.contract.js';
-import { CREDENTIALS, startAwsLocal, type AwsLocal } from '../support/aws-local.js';
+import { CREDENTIALS } from '../support/aws-local.js';
+import { awsStoreFixtures } from '../support/aws-stores.js';
+import { itLeavesNothingAfterAWrongDigest, itVerifiesSha512AndPresigns } from '../support/s3-blob-store-cases.js';
+import { digestOf, pieces, readAll } from '../support/store-fixtures.js';
 
 // As the Lambda bundle's esbuild aliases: everything this file loads that imports the SDK (the
 // store, multipart.ts, server-side-copy.ts, s3-client.ts, test/support/aws-local.ts) gets the lite
@@ -44,14 +47,11 @@ const MiB = 1024 * 1024;
 const SLOW = { timeout: 120_000 };
 const REGION = 'us-east-1';
 
-let aws: AwsLocal;
+const aws = awsStoreFixtures();
 const clients: LiteS3Client[] = [];
-beforeAll(async () => {
-  aws = await startAwsLocal();
-}, 90_000);
-afterAll(async () => {
+// After hooks run in reverse order: the clients go before local AWS stops.
+afterAll(() => {
   for (const c of clients) c.destroy();
-  await aws?.stop();
 }, 30_000);
 
 /** A lite client, built by createS3Client (which, mocked as in the bundle, constructs the lite one). */
@@ -139,15 +139,7 @@ describe('S3BlobStore on the lite client', () => {
     expect(part).toEqual(whole.subarray(5 * MiB - 3, 5 * MiB + 3));
   });
 
-  it('a chunked upload with the wrong digest leaves nothing in the bucket', SLOW, async () => {
-    const before = await keysIn();
-    const id = randomUUID();
-    let cursor = await store.startUpload(id);
-    cursor = await store.appendUpload(id, cursor, [randomBytes(4.5 * MiB)]);
-    cursor = await store.appendUpload(id, cursor, [randomBytes(4.5 * MiB)]);
-    await expect(store.completeUpload(id, cursor, digestOf(randomBytes(8)))).rejects.toBeInstanceOf(DigestMismatchError);
-    expect(await keysIn()).toEqual(before);
-  });
+  itLeavesNothingAfterAWrongDigest(() => ({ store, keysIn }));
 
   it('a multipart put is committed to the blob key; a wrong digest leaves nothing', SLOW, async () => {
     const before = await keysIn();
@@ -163,38 +155,10 @@ describe('S3BlobStore on the lite client', () => {
     expect(await store.stat(digest)).toEqual({ size: data.length });
   });
 
-  it('sha512 uploads are verified by reading the assembled bytes once', SLOW, async () => {
-    const data = randomBytes(6 * MiB);
-    const digest = `sha512:${createHash('sha512').update(data).digest('hex')}`;
-    const id = randomUUID();
-    let cursor = await store.startUpload(id);
-    cursor = await store.appendUpload(id, cursor, pieces(data, MiB));
-    expect(await store.completeUpload(id, cursor, digest)).toEqual({ size: data.length });
-    expect(await store.stat(digest)).toEqual({ size: data.length });
-    expect(await keysIn('uploads/')).toEqual([]);
-  });
-
-  it('readUrl does no I/O (works with S3 unreachable)', async () => {
-    const offline = new S3BlobStore({
-      client: lite('http://127.0.0.1:9') as never,
-      bucket: 'nowhere',
-    });
-    const url = await offline.readUrl(digestOf(Buffer.from('x')), { expiresInSeconds: 5, baseUrl: '' });
-    expect(url).toMatch(/^http:\/\/127\.0\.0\.1:9\/nowhere\/blobs\/sha256\/[0-9a-f]{64}\?.*X-Amz-Signature=/);
-    expect(url).not.toMatch(/x-amz-checksum-mode/i);
-  });
-
-  it('an expired presigned URL is refused (the emulator checks signatures)', async () => {
-    const data = randomBytes(10);
-    const digest = digestOf(data);
-    await store.put(digest, [data], data.length);
-    const url = await store.readUrl(digest, { expiresInSeconds: 1, baseUrl: '' });
-    expect((await fetch(url)).status).toBe(200);
-    await new Promise((r) => setTimeout(r, 2100));
-    const late = await fetch(url);
-    expect(late.status).toBe(403);
-    await late.arrayBuffer();
-  });
+  itVerifiesSha512AndPresigns(
+    () => ({ store, keysIn }),
+    (endpoint) => lite(endpoint) as never,
+  );
 
   it('sweepUploads removes stale upload objects and keeps newer ones and blobs', SLOW, async () => {
     const s = new S3BlobStore({ client: s3 as never, bucket: await newBucket(s3), prefix: 'reg/', partSize: 5 * MiB });
@@ -508,19 +472,3 @@ describe('lite S3 client: retries and error bodies', () => {
     expect(seen).toHaveLength(1);
   });
 });
-
-/* ------------------------------------------------------------------------------------------------ */
-
-function digestOf(data: Uint8Array): Digest {
-  return `sha256:${createHash('sha256').update(data).digest('hex')}`;
-}
-
-async function* pieces(data: Buffer, size: number): AsyncGenerator<Uint8Array> {
-  for (let at = 0; at < data.length; at += size) yield data.subarray(at, at + size);
-}
-
-async function readAll(stream: ByteStream): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(Buffer.from(chunk));
-  return Buffer.concat(chunks);
-}

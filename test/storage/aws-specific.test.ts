@@ -3,10 +3,10 @@
  * objects, leftovers, the >100-item transaction path, paging cost), plus the presign checker the
  * emulator setup relies on.
  */
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { DescribeTableCommand, DescribeTimeToLiveCommand, QueryCommand } from '@aws-sdk/client-dynamodb';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { DynamoMetadataStore } from '../../functions/storage/dynamodb/metadata-store.js';
 import { tableSchema } from '../../functions/storage/dynamodb/keys.js';
 import { S3BlobStore } from '../../functions/storage/s3/blob-store.js';
@@ -17,22 +17,15 @@ import {
   DigestMismatchError,
   MissingBlobsError,
   StorageError,
-  type ByteStream,
-  type Digest,
-  type ManifestRecord,
 } from '../../functions/storage/types.js';
-import { startAwsLocal, type AwsLocal } from '../support/aws-local.js';
+import { awsStoreFixtures } from '../support/aws-stores.js';
+import { itLeavesNothingAfterAWrongDigest, itVerifiesSha512AndPresigns } from '../support/s3-blob-store-cases.js';
+import { digestOf, manifest, pieces, randomDigest, readAll } from '../support/store-fixtures.js';
 
 const MiB = 1024 * 1024;
 const SLOW = { timeout: 120_000 };
 
-let aws: AwsLocal;
-beforeAll(async () => {
-  aws = await startAwsLocal();
-}, 90_000);
-afterAll(async () => {
-  await aws?.stop();
-}, 30_000);
+const aws = awsStoreFixtures();
 
 describe('S3BlobStore on fauxqs', () => {
   let s3: S3Client;
@@ -91,16 +84,7 @@ describe('S3BlobStore on fauxqs', () => {
     expect(Buffer.from(await ranged.arrayBuffer())).toEqual(whole.subarray(5 * MiB - 10, 5 * MiB + 10));
   });
 
-  it('a chunked upload with the wrong digest leaves nothing in the bucket', SLOW, async () => {
-    const before = await keysIn();
-    const id = randomUUID();
-    let cursor = await store.startUpload(id);
-    cursor = await store.appendUpload(id, cursor, [randomBytes(4.5 * MiB)]);
-    cursor = await store.appendUpload(id, cursor, [randomBytes(4.5 * MiB)]);
-    const claimed = digestOf(randomBytes(8));
-    await expect(store.completeUpload(id, cursor, claimed)).rejects.toBeInstanceOf(DigestMismatchError);
-    expect(await keysIn()).toEqual(before);
-  });
+  itLeavesNothingAfterAWrongDigest(() => ({ store, keysIn }));
 
   it('a multipart put with the wrong digest leaves nothing in the bucket', SLOW, async () => {
     const before = await keysIn();
@@ -118,39 +102,10 @@ describe('S3BlobStore on fauxqs', () => {
     expect(digestOf(await readAll(await store.read(digest)))).toBe(digest);
   });
 
-  it('sha512 uploads are verified by reading the assembled bytes once', SLOW, async () => {
-    const data = randomBytes(6 * MiB);
-    const digest = `sha512:${createHash('sha512').update(data).digest('hex')}`;
-    const id = randomUUID();
-    let cursor = await store.startUpload(id);
-    cursor = await store.appendUpload(id, cursor, pieces(data, MiB));
-    expect(await store.completeUpload(id, cursor, digest)).toEqual({ size: data.length });
-    expect(await store.stat(digest)).toEqual({ size: data.length });
-    expect(await keysIn('uploads/')).toEqual([]);
-  });
-
-  it('readUrl does no I/O (works with S3 unreachable)', async () => {
-    const offline = new S3BlobStore({
-      client: createS3Client({ region: 'us-east-1', endpoint: 'http://127.0.0.1:9', credentials: { accessKeyId: 'test', secretAccessKey: 'test' } }),
-      bucket: 'nowhere',
-    });
-    const url = await offline.readUrl(digestOf(Buffer.from('x')), { expiresInSeconds: 5, baseUrl: '' });
-    expect(url).toMatch(/^http:\/\/127\.0\.0\.1:9\/nowhere\/blobs\/sha256\/[0-9a-f]{64}\?.*X-Amz-Signature=/);
-    // No checksum mode baked into the URL (requestChecksumCalculation: WHEN_REQUIRED).
-    expect(url).not.toMatch(/x-amz-checksum-mode/i);
-  });
-
-  it('an expired presigned URL is refused (the emulator checks signatures)', async () => {
-    const data = randomBytes(10);
-    const digest = digestOf(data);
-    await store.put(digest, [data], data.length);
-    const url = await store.readUrl(digest, { expiresInSeconds: 1, baseUrl: '' });
-    expect((await fetch(url)).status).toBe(200);
-    await new Promise((r) => setTimeout(r, 2100));
-    const late = await fetch(url);
-    expect(late.status).toBe(403);
-    await late.arrayBuffer();
-  });
+  itVerifiesSha512AndPresigns(
+    () => ({ store, keysIn }),
+    (endpoint) => createS3Client({ region: 'us-east-1', endpoint, credentials: { accessKeyId: 'test', secretAccessKey: 'test' } }),
+  );
 });
 
 describe('DynamoMetadataStore on DynamoDB Local', () => {
@@ -300,35 +255,6 @@ describe('DynamoMetadataStore on DynamoDB Local', () => {
     expect(ttl.TimeToLiveDescription?.TimeToLiveStatus).toMatch(/ENABL/);
   });
 });
-
-function digestOf(data: Uint8Array): Digest {
-  return `sha256:${createHash('sha256').update(data).digest('hex')}`;
-}
-
-function randomDigest(): Digest {
-  return `sha256:${randomBytes(32).toString('hex')}`;
-}
-
-function manifest(overrides: Partial<ManifestRecord> = {}): ManifestRecord {
-  return {
-    digest: randomDigest(),
-    mediaType: 'application/vnd.oci.image.manifest.v1+json',
-    size: 512,
-    references: { blobs: [], manifests: [] },
-    createdAt: 1_700_000_000_000,
-    ...overrides,
-  };
-}
-
-async function* pieces(data: Buffer, size: number): AsyncGenerator<Uint8Array> {
-  for (let at = 0; at < data.length; at += size) yield data.subarray(at, at + size);
-}
-
-async function readAll(stream: ByteStream): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(Buffer.from(chunk));
-  return Buffer.concat(chunks);
-}
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);

@@ -3,20 +3,13 @@
  * The blob store runs twice: default 8 MiB parts, and 5 MiB parts under a key prefix (parts are
  * then cut inside an append, not only at its end).
  */
-import { afterAll, beforeAll } from 'vitest';
 import { DynamoMetadataStore } from '../../functions/storage/dynamodb/metadata-store.js';
 import { S3BlobStore } from '../../functions/storage/s3/blob-store.js';
 import { describeBlobStoreContract } from '../contract/blob-store.contract.js';
 import { describeMetadataStoreContract } from '../contract/metadata-store.contract.js';
-import { startAwsLocal, type AwsLocal } from '../support/aws-local.js';
+import { awsStoreFixtures } from '../support/aws-stores.js';
 
-let aws: AwsLocal;
-beforeAll(async () => {
-  aws = await startAwsLocal();
-}, 90_000);
-afterAll(async () => {
-  await aws?.stop();
-}, 30_000);
+const aws = awsStoreFixtures();
 
 describeBlobStoreContract('S3 (fauxqs)', async () => ({
   store: new S3BlobStore({ client: aws.makeS3Client(), bucket: await aws.newBucket() }),
@@ -32,5 +25,5 @@ describeBlobStoreContract('S3 (fauxqs, 5 MiB parts, prefix)', async () => ({
 }));
 
 describeMetadataStoreContract('DynamoDB (DynamoDB Local)', async () => ({
-  store: new DynamoMetadataStore({ client: aws.makeDynamoClient(), table: await aws.newTable() }),
+  store: new DynamoMetadataStore(await aws.newDynamoTarget()),
 }));

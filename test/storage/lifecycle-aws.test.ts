@@ -5,30 +5,25 @@
  * putManifest path, items written before blob records existed, and S3BlobStore.sweepUploads on
  * fauxqs.
  */
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { PutItemCommand, QueryCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { DynamoMetadataStore } from '../../functions/storage/dynamodb/metadata-store.js';
 import { BLOB_SHARDS, blobShard } from '../../functions/storage/dynamodb/keys.js';
 import { S3BlobStore } from '../../functions/storage/s3/blob-store.js';
-import { ImmutableTagError, MissingBlobsError, type BlobRecord, type Digest, type ManifestRecord } from '../../functions/storage/types.js';
+import { ImmutableTagError, MissingBlobsError, type BlobRecord, type Digest } from '../../functions/storage/types.js';
 import { describeLifecycleContract } from '../contract/lifecycle.contract.js';
-import { startAwsLocal, type AwsLocal } from '../support/aws-local.js';
+import { awsStoreFixtures } from '../support/aws-stores.js';
+import { digestOf, manifest, randomDigest } from '../support/store-fixtures.js';
 
 const MiB = 1024 * 1024;
 const SLOW = { timeout: 120_000 };
 
-let aws: AwsLocal;
-beforeAll(async () => {
-  aws = await startAwsLocal();
-}, 90_000);
-afterAll(async () => {
-  await aws?.stop();
-}, 30_000);
+const aws = awsStoreFixtures();
 
 describeLifecycleContract('DynamoDB (DynamoDB Local)', async () => ({
-  store: new DynamoMetadataStore({ client: aws.makeDynamoClient(), table: await aws.newTable() }),
+  store: new DynamoMetadataStore(await aws.newDynamoTarget()),
 }));
 
 describe('DynamoMetadataStore lifecycle layout', () => {
@@ -234,24 +229,4 @@ async function digestOfUpload(_store: S3BlobStore, _id: string, cursor: { state:
 
 function digestInShard(shard: string): Digest {
   return `sha256:${shard}${randomBytes(32).toString('hex').slice(1)}`;
-}
-
-function randomDigest(): Digest {
-  return `sha256:${randomBytes(32).toString('hex')}`;
-}
-
-function digestOf(bytes: Uint8Array): Digest {
-  return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
-}
-
-function manifest(overrides: Partial<ManifestRecord> = {}): ManifestRecord {
-  const nonce = randomBytes(16).toString('hex');
-  return {
-    digest: `sha256:${createHash('sha256').update(nonce).digest('hex')}`,
-    mediaType: 'application/vnd.oci.image.manifest.v1+json',
-    size: 512,
-    references: { blobs: [], manifests: [] },
-    createdAt: 1_700_000_000_000,
-    ...overrides,
-  };
 }
