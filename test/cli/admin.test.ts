@@ -5,7 +5,6 @@
  * in-process registry's token endpoint. Each subprocess costs about a second (tsx): assertions are
  * grouped, and independent runs go in parallel.
  */
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,33 +19,10 @@ import { openBackend, type Backend } from '../../functions/storage/backends.js';
 import { DynamoAuthStore } from '../../functions/storage/dynamodb/auth-store.js';
 import type { AuthStore } from '../../functions/storage/types.js';
 import { startAwsLocal, type AwsLocal } from '../support/aws-local.js';
+import { expectUsageErrors, wharf as runWharf, type Run } from '../support/cli.js';
 
-const ROOT = join(import.meta.dirname, '..', '..');
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs `wharf ...args` with `env` on top of a clean environment; `input` is written to stdin. */
-function wharf(env: Record<string, string>, args: string[], input = ''): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const { PATH, HOME, TMPDIR } = process.env;
-    const child = spawn(process.execPath, ['bin/wharf.js', ...args], {
-      cwd: ROOT,
-      env: { PATH, HOME, TMPDIR, ...env },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
-    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(input);
-  });
-}
+/** `wharf ...args` with stdin a pipe carrying `input` (empty by default). */
+const wharf = (env: Record<string, string>, args: string[], input = ''): Promise<Run> => runWharf(env, args, input);
 
 /** GET /token with Basic credentials on an in-process registry: status and the granted access. */
 async function token(registry: Registry, username: string, password: string, scope: string): Promise<{ status: number; access?: AccessEntry[] }> {
@@ -104,16 +80,7 @@ describe('wharf admin commands, embedded backend', () => {
       [['public'], /one of PATTERN/],
       [['iam', 'map', 'role/ci-*', 'team/*', 'pull'], /invalid ARN pattern/],
     ];
-    const runs = await Promise.all(cases.map(([args]) => wharf({ DATA_DIR: other }, args)));
-    runs.forEach((run, i) => {
-      const [args, message] = cases[i]!;
-      expect(run.code, args.join(' ')).toBe(2);
-      const [first, second] = run.stderr.split('\n');
-      expect(first, args.join(' ')).toMatch(/^wharf: /);
-      expect(first, args.join(' ')).toMatch(message);
-      expect(second, args.join(' ')).toMatch(/^usage: wharf /);
-      expect(run.stdout).toBe('');
-    });
+    await expectUsageErrors({ DATA_DIR: other }, cases, wharf);
     const help = await wharf({ DATA_DIR: other }, ['robots', 'create', '--help']);
     expect(help.code).toBe(0);
     expect(help.stdout).toMatch(/^usage: wharf robots/);

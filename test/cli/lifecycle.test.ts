@@ -4,7 +4,6 @@
  * Local + local S3), while an in-process registry on the same storage pushes and pulls. Each
  * subprocess costs about a second (tsx): assertions are grouped, independent runs go in parallel.
  */
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -19,32 +18,7 @@ import { openBackend, type Backend } from '../../functions/storage/backends.js';
 import { openEmbeddedBackend } from '../../functions/storage/embedded-backend.js';
 import { blob, OCI_MANIFEST, pushBlob, pushManifest, send, type Blob } from '../support/auth-fixtures.js';
 import { startAwsLocal, type AwsLocal } from '../support/aws-local.js';
-
-const ROOT = join(import.meta.dirname, '..', '..');
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs `wharf ...args` with `env` on top of a clean environment. */
-function wharf(env: Record<string, string>, args: string[]): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const { PATH, HOME, TMPDIR } = process.env;
-    const child = spawn(process.execPath, ['bin/wharf.js', ...args], {
-      cwd: ROOT,
-      env: { PATH, HOME, TMPDIR, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
-    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+import { expectUsageErrors, wharf } from '../support/cli.js';
 
 /** Runs and expects exit 0; returns stdout. */
 async function ok(env: Record<string, string>, args: string[]): Promise<string> {
@@ -123,16 +97,7 @@ describe('wharf lifecycle commands, embedded backend', () => {
       [['gc', '--frob'], /unknown option --frob/],
       [['retention', 'now'], /unexpected argument/],
     ];
-    const runs = await Promise.all(cases.map(([args]) => wharf({ DATA_DIR: other }, args)));
-    runs.forEach((run, i) => {
-      const [args, message] = cases[i]!;
-      expect(run.code, args.join(' ')).toBe(2);
-      const [first, second] = run.stderr.split('\n');
-      expect(first, args.join(' ')).toMatch(/^wharf: /);
-      expect(first, args.join(' ')).toMatch(message);
-      expect(second, args.join(' ')).toMatch(/^usage: wharf /);
-      expect(run.stdout).toBe('');
-    });
+    await expectUsageErrors({ DATA_DIR: other }, cases);
     expect(existsSync(other)).toBe(false);
 
     const helps = await Promise.all([wharf({ DATA_DIR: other }, ['gc', '--help']), wharf({ DATA_DIR: other }, ['policy', 'set', '-h']), wharf({}, ['help'])]);
