@@ -31,8 +31,7 @@ describe('DynamoMetadataStore lifecycle layout', () => {
   let table: string;
   let store: DynamoMetadataStore;
   beforeAll(async () => {
-    db = aws.makeDynamoClient();
-    table = await aws.newTable();
+    ({ client: db, table } = await aws.newDynamoTarget());
     store = new DynamoMetadataStore({ client: db, table });
   });
 

@@ -3,7 +3,7 @@
  * call inside the describe block that opens the store.
  */
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import type { S3Client } from '@aws-sdk/client-s3';
+import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { expect, it } from 'vitest';
 import { S3BlobStore } from '../../functions/storage/s3/blob-store.js';
 import { DigestMismatchError } from '../../functions/storage/types.js';
@@ -16,6 +16,15 @@ export interface S3StoreUnderTest {
   store: S3BlobStore;
   /** The keys in the store's bucket under `prefix`, sorted. */
   keysIn(prefix?: string): Promise<string[]>;
+}
+
+/**
+ * The keys in `bucket` under `prefix`, sorted (one page). With @aws-sdk/client-s3 mocked by the lite
+ * client, `client` and the command are both the lite ones.
+ */
+export async function keysIn(client: { send(command: ListObjectsV2Command): Promise<{ Contents?: { Key?: string }[] }> }, bucket: string, prefix = ''): Promise<string[]> {
+  const out = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix }));
+  return (out.Contents ?? []).map((o) => o.Key ?? '').sort();
 }
 
 /** A chunked upload (two 4.5 MiB appends, so one part) completed with the wrong digest leaves nothing. */
