@@ -128,12 +128,10 @@ export async function collectGarbage(store: { blobs: BlobStore; meta: MetadataSt
     } while (after !== undefined);
   }
 
-  if (!dryRun) {
-    const swept = await blobs.sweepUploads(now() - options.uploadTtlMs);
-    counts.uploads.removed += swept.uploads;
-    counts.uploads.bytesFreed += swept.bytes;
-    await meta.putGcState(undefined);
-  }
+  const swept = await blobs.sweepUploads(now() - options.uploadTtlMs, { dryRun });
+  counts.uploads.removed += swept.uploads;
+  counts.uploads.bytesFreed += swept.bytes;
+  if (!dryRun) await meta.putGcState(undefined);
   return report(true);
 }
 

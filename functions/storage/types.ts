@@ -135,9 +135,10 @@ export interface BlobStore {
   /**
    * Removes what uploads left behind that nothing has appended to since `olderThan` (ms epoch):
    * abandoned sessions' files, parts, carried remainders, unfinished multipart uploads. A session
-   * is expired once untouched for its TTL, so GC passes now - TTL. Returns what it freed.
+   * is expired once untouched for its TTL, so GC passes now - TTL. Returns what it freed (with
+   * `dryRun`, what it would free, removing nothing).
    */
-  sweepUploads(olderThan: number): Promise<{ uploads: number; bytes: number }>;
+  sweepUploads(olderThan: number, opts?: { dryRun?: boolean }): Promise<{ uploads: number; bytes: number }>;
 }
 
 /* ------------------------------------------------------------------------------------------------

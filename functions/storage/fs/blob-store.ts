@@ -215,7 +215,7 @@ export class FsBlobStore implements BlobStore {
    * continuously, so it is never that old). Every append writes the file, so its mtime is the last
    * time anything was appended. Counts each removed entry as one upload.
    */
-  async sweepUploads(olderThan: number): Promise<{ uploads: number; bytes: number }> {
+  async sweepUploads(olderThan: number, opts: { dryRun?: boolean } = {}): Promise<{ uploads: number; bytes: number }> {
     let uploads = 0;
     let bytes = 0;
     for (const dir of ['uploads', 'tmp']) {
@@ -238,8 +238,10 @@ export class FsBlobStore implements BlobStore {
         }
         if (info.mtimeMs >= olderThan) continue;
         const size = info.isDirectory() ? await treeSize(path) : info.size;
-        await rm(path, { recursive: true, force: true });
-        if (dir === 'uploads') this.hashers.delete(name);
+        if (!opts.dryRun) {
+          await rm(path, { recursive: true, force: true });
+          if (dir === 'uploads') this.hashers.delete(name);
+        }
         uploads += 1;
         bytes += size;
       }

@@ -309,7 +309,7 @@ export class S3BlobStore implements BlobStore {
     await this.s3.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.blobKey(digest) }));
   }
 
-  async sweepUploads(olderThan: number): Promise<{ uploads: number; bytes: number }> {
+  async sweepUploads(olderThan: number, opts: { dryRun?: boolean } = {}): Promise<{ uploads: number; bytes: number }> {
     const root = `${this.prefix}uploads/`;
     const idOf = (key: string): string => key.slice(root.length).split('/')[0]!;
     // An upload is abandoned only when nothing of it changed since olderThan: its objects (carries,
@@ -359,12 +359,17 @@ export class S3BlobStore implements BlobStore {
     const ids = new Set<string>();
     let bytes = 0;
     const staleObjects = objects.filter((o) => abandoned(o.id));
-    await this.deleteKeys(staleObjects.map((o) => o.key));
+    if (!opts.dryRun) await this.deleteKeys(staleObjects.map((o) => o.key));
     for (const o of staleObjects) {
       ids.add(o.id);
       bytes += o.size;
     }
     for (const u of multiparts.filter((m) => abandoned(m.id))) {
+      if (opts.dryRun) {
+        ids.add(u.id);
+        bytes += u.bytes;
+        continue;
+      }
       try {
         await this.s3.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: u.key, UploadId: u.uploadId }));
       } catch (err) {
