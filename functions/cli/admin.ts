@@ -16,7 +16,9 @@ import { readPassword } from './admin/password.js';
 const BACKEND_HELP = `Backend: the environment's, as for \`wharf serve\`: DATA_DIR (embedded, the default; or
 --data-dir DIR), or WHARF_BACKEND=aws with TABLE_NAME, AWS_REGION and AWS credentials
 (DYNAMODB_ENDPOINT for a local DynamoDB). The admin commands use only the table: BUCKET_NAME may be
-left unset (a placeholder is used).`;
+left unset (a placeholder is used). --stack NAME (or WHARF_STACK) reads TABLE_NAME and BUCKET_NAME from
+the deployed stack's outputs (CloudFormation, in AWS_REGION or --region REGION) and selects the aws
+backend; TABLE_NAME or BUCKET_NAME set in the environment win.`;
 
 const USAGES: Record<string, string> = {
   users: `usage: wharf users <add|remove|list|passwd|admin> ...

@@ -17,7 +17,9 @@ import { runBackendCommand, type CommandRun } from './backend-command.js';
 const BACKEND_HELP = `Backend: the environment's, as for \`wharf serve\`: DATA_DIR (embedded, the default; or
 --data-dir DIR), or WHARF_BACKEND=aws with TABLE_NAME, BUCKET_NAME, AWS_REGION and AWS credentials
 (DYNAMODB_ENDPOINT, S3_ENDPOINT for local services). \`wharf policy\` and \`wharf retention\` use only
-the table: BUCKET_NAME may be left unset for them.`;
+the table: BUCKET_NAME may be left unset for them. --stack NAME (or WHARF_STACK) reads TABLE_NAME and
+BUCKET_NAME from the deployed stack's outputs (CloudFormation, in AWS_REGION or --region REGION) and
+selects the aws backend; TABLE_NAME or BUCKET_NAME set in the environment win.`;
 
 const USAGES: Record<string, string> = {
   gc: `usage: wharf gc [--dry-run] [--grace SECONDS] [--no-retention] [--json]
