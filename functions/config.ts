@@ -3,7 +3,7 @@
  * listed in the README. Bad values fail at start-up with a message naming the variable.
  */
 import { join } from 'node:path';
-import { defaultAuthOptions } from './auth/auth.js';
+import { defaultAuthOptions, type AuthOptions } from './auth/auth.js';
 import { defaultRegistryConfig, type RegistryConfig } from './registry/context.js';
 
 export interface WharfConfig {
@@ -30,23 +30,13 @@ export interface WharfConfig {
     /** Nothing touched more recently than this is collected; longer than an upload session's life. */
     graceSeconds: number;
   };
-  /** Access control (auth/auth.ts, README "Access control"). */
-  auth: {
-    /** `on`, or `auto`: on once a user or robot exists. `serve` forces `on` off loopback. */
-    mode: 'on' | 'auto';
-    service: string;
-    accessTokenTtlSeconds: number;
-    refreshTokenTtlSeconds: number;
-    iamPasswordTtlSeconds: number;
-    failureLimit: number;
-    failureWindowSeconds: number;
+  /** Access control (auth/auth.ts, README "Access control"): the Auth options, and where its key is. */
+  auth: Omit<AuthOptions, 'cacheMs'> & {
     /** A KMS key (id or ARN) that signs tokens; without it, a key file. */
     signingKeyId?: string;
     kmsEndpoint?: string;
     /** The key file: made on first start (default DATA_DIR/token-signing-key.pem). */
     signingKeyFile: string;
-    /** The AWS_IAM Function URL that issues IAM passwords (served at GET /_wharf/iam). */
-    iamLoginUrl?: string;
     /** This function serves only IAM login (the second Function URL of the stack). */
     iamLoginOnly: boolean;
   };

@@ -5,21 +5,7 @@ import { Auth } from './auth.js';
 import { openSigningKey } from './keys/open-signing-key.js';
 
 export async function openAuth(config: Pick<WharfConfig, 'auth' | 'aws'>, store: AuthStore, mode = config.auth.mode): Promise<Auth> {
-  const { auth } = config;
-  const key = await openSigningKey({
-    kmsKeyId: auth.signingKeyId,
-    kmsEndpoint: auth.kmsEndpoint,
-    region: config.aws.region,
-    file: auth.signingKeyFile,
-  });
-  return new Auth(store, key, {
-    mode,
-    service: auth.service,
-    accessTokenTtlSeconds: auth.accessTokenTtlSeconds,
-    refreshTokenTtlSeconds: auth.refreshTokenTtlSeconds,
-    iamPasswordTtlSeconds: auth.iamPasswordTtlSeconds,
-    failureLimit: auth.failureLimit,
-    failureWindowSeconds: auth.failureWindowSeconds,
-    iamLoginUrl: auth.iamLoginUrl,
-  });
+  const { signingKeyId, kmsEndpoint, signingKeyFile, iamLoginOnly: _, ...options } = config.auth;
+  const key = await openSigningKey({ kmsKeyId: signingKeyId, kmsEndpoint, region: config.aws.region, file: signingKeyFile });
+  return new Auth(store, key, { ...options, mode });
 }
