@@ -17,9 +17,9 @@
  *
  * Errors are Errors named after S3's `<Code>` (a HEAD without body: `NotFound`, `Forbidden`, ...),
  * with `$metadata.httpStatusCode`, `$fault` and `Code`. CompleteMultipartUpload, CopyObject and
- * UploadPartCopy can answer 200 with an `<Error>` body: that is an error too. Retries (maxAttempts,
- * default 3, exponential backoff with jitter): 5xx, throttling, RequestTimeout and connection
- * errors, unless the body was a stream (not replayable). Not implemented: clock-skew correction,
+ * UploadPartCopy can answer 200 with an `<Error>` body: that is an error too. Retries as the JSON
+ * clients (http.ts withRetries: maxAttempts, default 3, jittered backoff): 5xx, throttling,
+ * RequestTimeout and connection errors, unless the body was a stream (not replayable). Not implemented: clock-skew correction,
  * checksum validation of responses, aws-chunked bodies, S3 Express, access points, dual-stack/FIPS.
  */
 import { createHash } from 'node:crypto';
@@ -27,6 +27,7 @@ import { Agent as HttpAgent, request as httpRequest, type IncomingMessage, type 
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { isTransientNetworkError, withRetries } from './http.js';
 import { createSigner, resolveRegion, type CredentialsInput } from './signer.js';
 import { bool, date, elements, escapeXml, num, rootName, text, without } from './s3-xml.js';
 
@@ -119,28 +120,31 @@ export class S3Client {
 
   async send<I extends object, O extends MetadataBearer>(command: Command<I, O>, options: { abortSignal?: AbortSignal } = {}): Promise<O> {
     const req = command.build();
+    // A streamed body cannot be sent twice.
     const replayable = req.body === undefined || typeof req.body === 'string' || req.body instanceof Uint8Array;
-    const maxAttempts = Math.max(1, this.config.maxAttempts ?? 3);
-    let totalRetryDelay = 0;
-    for (let attempt = 1; ; attempt++) {
-      try {
-        const res = await this.request(req, options.abortSignal);
-        const $metadata = metadataOf(res, attempt, totalRetryDelay);
-        if (res.status >= 300) throw await errorFrom(res, $metadata);
-        const out = await command.parse(res).catch((err: unknown) => {
-          if (isS3Error(err)) Object.assign(err.$metadata, $metadata);
-          throw err;
-        });
-        return { ...out, $metadata } as O;
-      } catch (err) {
-        if (attempt >= maxAttempts || !replayable || options.abortSignal?.aborted || !retryable(err)) {
-          if (isS3Error(err)) Object.assign(err.$metadata, { attempts: attempt, totalRetryDelay });
-          throw err;
-        }
-        const delay = Math.round(Math.random() * Math.min(20_000, 100 * 2 ** attempt));
-        totalRetryDelay += delay;
-        await new Promise((r) => setTimeout(r, delay));
-      }
+    let attempts = 0;
+    try {
+      return await withRetries(
+        async (attempt) => {
+          attempts = attempt;
+          const res = await this.request(req, options.abortSignal);
+          const $metadata = metadataOf(res, attempt);
+          if (res.status >= 300) throw await errorFrom(res, $metadata);
+          const out = await command.parse(res).catch((err: unknown) => {
+            if (isS3Error(err)) Object.assign(err.$metadata, $metadata);
+            throw err;
+          });
+          return { ...out, $metadata } as O;
+        },
+        {
+          attempts: Math.max(1, this.config.maxAttempts ?? 3),
+          retryable: (err) => replayable && !options.abortSignal?.aborted && retryable(err),
+          throttling: (err) => isS3Error(err) && (err.name === 'SlowDown' || err.$metadata.httpStatusCode === 429),
+        },
+      );
+    } catch (err) {
+      if (isS3Error(err)) Object.assign(err.$metadata, { attempts });
+      throw err;
     }
   }
 
@@ -291,22 +295,13 @@ function throwIfErrorBody(xml: string, status: number): void {
 }
 
 const RETRY_CODES = new Set(['SlowDown', 'RequestTimeout', 'RequestTimeoutException', 'InternalError', 'Throttling', 'ThrottlingException', 'ServiceUnavailable']);
-const RETRY_ERRNO = new Set(['ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ECONNREFUSED', 'EAI_AGAIN', 'ENOTFOUND', 'ECONNABORTED']);
-
 function retryable(err: unknown): boolean {
   if (isS3Error(err)) return RETRY_CODES.has(err.name) || (err.$metadata.httpStatusCode ?? 0) >= 500 || err.$metadata.httpStatusCode === 429;
-  const e = err as { code?: string; name?: string };
-  return RETRY_ERRNO.has(e?.code ?? '') || e?.name === 'TimeoutError';
+  return isTransientNetworkError(err);
 }
 
-function metadataOf(res: S3Response, attempts: number, totalRetryDelay: number): ResponseMetadata {
-  return {
-    httpStatusCode: res.status,
-    requestId: header(res, 'x-amz-request-id'),
-    extendedRequestId: header(res, 'x-amz-id-2'),
-    attempts,
-    totalRetryDelay,
-  };
+function metadataOf(res: S3Response, attempts: number): ResponseMetadata {
+  return { httpStatusCode: res.status, requestId: header(res, 'x-amz-request-id'), extendedRequestId: header(res, 'x-amz-id-2'), attempts };
 }
 
 function header(res: S3Response, name: string): string | undefined {
