@@ -16,6 +16,7 @@ import { json } from '../registry/http.js';
 import { RegistryError } from '../registry/errors.js';
 import { OPEN_CALLER, principalCaller, tokenCaller, type Caller } from './caller.js';
 import { allowedActions, type Principal } from './grants.js';
+import { cachedRead } from '../storage/cached-read.js';
 import { Principals, unauthorized } from './principals.js';
 import { formatScope, parseScopes, type AccessEntry } from './scope.js';
 import type { SigningKey } from './signing-key.js';
@@ -54,7 +55,7 @@ export class Auth {
   readonly principals: Principals;
   readonly tokens: TokenAuthority;
   private readonly options: AuthOptions;
-  private enforcedCache: { value: Promise<boolean>; until: number } | undefined;
+  private readonly hasPrincipals: () => Promise<boolean>;
 
   constructor(
     readonly store: AuthStore,
@@ -64,6 +65,7 @@ export class Auth {
   ) {
     this.options = { ...defaultAuthOptions, ...options };
     this.tokens = new TokenAuthority(key, this.options.service, now);
+    this.hasPrincipals = cachedRead(() => store.hasPrincipals(), this.options.cacheMs, now);
     this.principals = new Principals(store, this.tokens, {
       failureLimit: this.options.failureLimit,
       failureWindowMs: this.options.failureWindowSeconds * 1000,
@@ -75,13 +77,7 @@ export class Auth {
   /** Whether requests need credentials right now. */
   enforced(): Promise<boolean> {
     if (this.options.mode === 'on') return Promise.resolve(true);
-    const now = this.now();
-    if (!this.enforcedCache || this.enforcedCache.until <= now) {
-      const value = this.store.hasPrincipals();
-      this.enforcedCache = { value, until: now + this.options.cacheMs };
-      value.catch(() => (this.enforcedCache = undefined));
-    }
-    return this.enforcedCache.value;
+    return this.hasPrincipals();
   }
 
   /**

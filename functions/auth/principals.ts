@@ -14,6 +14,7 @@
 import { createHash } from 'node:crypto';
 import type { AccessPolicy, AuthStore, Grant, PrincipalRecord } from '../storage/types.js';
 import { RegistryError } from '../registry/errors.js';
+import { cachedRead } from '../storage/cached-read.js';
 import { patternMatches, type Principal } from './grants.js';
 import { decoyHash, verifySecret } from './secrets.js';
 import { InvalidTokenError, parseSubject, type TokenAuthority } from './tokens.js';
@@ -30,23 +31,16 @@ const PASSWORD_CACHE_MS = 60_000;
 const PASSWORD_CACHE_ENTRIES = 256;
 
 export class Principals {
-  private policyCache: { value: Promise<AccessPolicy>; until: number } | undefined;
+  /** The policy (public patterns, IAM mappings), cached for `cacheMs`. */
+  readonly policy: () => Promise<AccessPolicy>;
   private readonly passwordCache = new Map<string, { secretHash: string; until: number }>();
 
   constructor(
     readonly store: AuthStore,
     private readonly tokens: TokenAuthority,
     private readonly options: PrincipalOptions,
-  ) {}
-
-  policy(): Promise<AccessPolicy> {
-    const now = this.options.now();
-    if (!this.policyCache || this.policyCache.until <= now) {
-      const value = this.store.getPolicy();
-      this.policyCache = { value, until: now + this.options.cacheMs };
-      value.catch(() => (this.policyCache = undefined));
-    }
-    return this.policyCache.value;
+  ) {
+    this.policy = cachedRead(() => store.getPolicy(), options.cacheMs, options.now);
   }
 
   async anonymous(): Promise<Principal> {

@@ -4,6 +4,7 @@
  * matching pattern applies (`team-a/app` over `team-a/*` over `*`).
  */
 import { patternMatches } from '../registry/repository-pattern.js';
+import { cachedRead } from '../storage/cached-read.js';
 import type { LifecyclePolicy, MetadataStore } from '../storage/types.js';
 
 export function policyFor(policies: LifecyclePolicy[], repository: string): LifecyclePolicy | undefined {
@@ -16,22 +17,11 @@ export function policyFor(policies: LifecyclePolicy[], repository: string): Life
 }
 
 export class LifecyclePolicies {
-  private cache: { value: Promise<LifecyclePolicy[]>; until: number } | undefined;
+  /** The registry's policies, cached for `cacheMs`. */
+  readonly all: () => Promise<LifecyclePolicy[]>;
 
-  constructor(
-    private readonly meta: Pick<MetadataStore, 'getLifecyclePolicies'>,
-    private readonly cacheMs: number,
-    private readonly now: () => number = Date.now,
-  ) {}
-
-  all(): Promise<LifecyclePolicy[]> {
-    const now = this.now();
-    if (!this.cache || this.cache.until <= now) {
-      const value = this.meta.getLifecyclePolicies();
-      this.cache = { value, until: now + this.cacheMs };
-      value.catch(() => (this.cache = undefined));
-    }
-    return this.cache.value;
+  constructor(meta: Pick<MetadataStore, 'getLifecyclePolicies'>, cacheMs: number, now: () => number = Date.now) {
+    this.all = cachedRead(() => meta.getLifecyclePolicies(), cacheMs, now);
   }
 
   async forRepository(repository: string): Promise<LifecyclePolicy | undefined> {
