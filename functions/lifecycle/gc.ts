@@ -9,6 +9,7 @@
  * A dry run walks the same way and counts what would go, changing nothing.
  */
 import type { BlobStore, Digest, GcState, ManifestSummary, MetadataStore } from '../storage/types.js';
+import { allPages } from './pages.js';
 
 export interface GcOptions {
   /** Nothing touched more recently than this is removed (ms). Longer than an upload session's life. */
@@ -144,18 +145,10 @@ async function collectRepository(
   wouldUnlink: Map<Digest, number>,
   limit: number,
 ): Promise<void> {
-  const manifests = new Map<Digest, ManifestSummary>();
-  for (let cursor: string | undefined, first = true; first || cursor !== undefined; first = false) {
-    const page = await meta.listManifests(repository, { cursor, limit });
-    for (const m of page.items) manifests.set(m.digest, m);
-    cursor = page.cursor;
-  }
-  const tagged = new Set<Digest>();
-  for (let cursor: string | undefined, first = true; first || cursor !== undefined; first = false) {
-    const page = await meta.listTagEntries(repository, { cursor, limit });
-    for (const t of page.items) tagged.add(t.digest);
-    cursor = page.cursor;
-  }
+  const manifests = new Map<Digest, ManifestSummary>(
+    (await allPages((cursor) => meta.listManifests(repository, { cursor, limit }))).map((m) => [m.digest, m]),
+  );
+  const tagged = new Set<Digest>((await allPages((cursor) => meta.listTagEntries(repository, { cursor, limit }))).map((t) => t.digest));
 
   // Referrers whose subject is gone go too (to a fixpoint: a referrer of a removed referrer).
   for (let changed = true; changed; ) {
@@ -176,19 +169,15 @@ async function collectRepository(
     for (const digest of m.references.blobs) referenced.add(digest);
     if (m.external) referenced.add(m.digest);
   }
-  for (let cursor: string | undefined, first = true; first || cursor !== undefined; first = false) {
-    const page = await meta.listBlobLinks(repository, { cursor, limit });
-    for (const link of page.items) {
-      if (referenced.has(link.digest) || link.touchedAt >= cutoff) {
-        counts.links.kept++;
-        continue;
-      }
-      const removed = dryRun || (await meta.unlinkBlobIfUntouched(repository, link.digest, cutoff));
-      if (removed) {
-        counts.links.removed++;
-        if (dryRun) wouldUnlink.set(link.digest, (wouldUnlink.get(link.digest) ?? 0) + 1);
-      } else counts.links.kept++;
+  for (const link of await allPages((cursor) => meta.listBlobLinks(repository, { cursor, limit }))) {
+    if (referenced.has(link.digest) || link.touchedAt >= cutoff) {
+      counts.links.kept++;
+      continue;
     }
-    cursor = page.cursor;
+    const removed = dryRun || (await meta.unlinkBlobIfUntouched(repository, link.digest, cutoff));
+    if (removed) {
+      counts.links.removed++;
+      if (dryRun) wouldUnlink.set(link.digest, (wouldUnlink.get(link.digest) ?? 0) + 1);
+    } else counts.links.kept++;
   }
 }

@@ -13,6 +13,8 @@
  * still needs it: a child of a kept index, or a referrer of a kept manifest. In repositories whose
  * tags are immutable, retention deletes no tags (only untagged manifests).
  */
+import { patternMatches } from '../registry/repository-pattern.js';
+import { allPages } from './pages.js';
 import { policyFor } from './policies.js';
 import type { Digest, LifecyclePolicy, ManifestSummary, MetadataStore, RetentionRules, TagEntry } from '../storage/types.js';
 
@@ -27,11 +29,6 @@ export function hasTagRules(rules: RetentionRules): boolean {
   return rules.keepLast !== undefined || rules.keepTags !== undefined || rules.keepYoungerThanDays !== undefined;
 }
 
-function globMatches(pattern: string, value: string): boolean {
-  const parts = pattern.split('*').map((p) => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&'));
-  return new RegExp(`^${parts.join('.*')}$`, 's').test(value);
-}
-
 export function planRetention(
   rules: RetentionRules,
   tags: TagEntry[],
@@ -43,7 +40,7 @@ export function planRetention(
   const keepTag = (entry: TagEntry, rank: number): boolean => {
     if (opts.immutableTags || !hasTagRules(rules)) return true;
     if (rules.keepLast !== undefined && rank < rules.keepLast) return true;
-    if (rules.keepTags?.some((p) => globMatches(p, entry.tag))) return true;
+    if (rules.keepTags?.some((p) => patternMatches(p, entry.tag))) return true;
     if (rules.keepYoungerThanDays !== undefined && entry.updatedAt >= now - rules.keepYoungerThanDays * DAY_MS) return true;
     return false;
   };
@@ -106,8 +103,8 @@ export async function applyRetention(
       const policy = policyFor(policies, repository);
       if (!policy?.retention) continue;
       report.repositories++;
-      const tags = await collect((cursor) => meta.listTagEntries(repository, { cursor, limit }));
-      const manifests = await collect((cursor) => meta.listManifests(repository, { cursor, limit }));
+      const tags = await allPages((cursor) => meta.listTagEntries(repository, { cursor, limit }));
+      const manifests = await allPages((cursor) => meta.listManifests(repository, { cursor, limit }));
       const plan = planRetention(policy.retention, tags, manifests, now(), { immutableTags: policy.immutableTags });
       const done = { repository, tags: [] as string[], manifests: [] as Digest[] };
       for (const entry of plan.deleteTags) {
@@ -129,15 +126,4 @@ export async function applyRetention(
     last = page.items[page.items.length - 1];
   }
   return report;
-}
-
-async function collect<T>(list: (cursor?: string) => Promise<{ items: T[]; cursor?: string }>): Promise<T[]> {
-  const all: T[] = [];
-  let cursor: string | undefined;
-  do {
-    const page = await list(cursor);
-    all.push(...page.items);
-    cursor = page.cursor;
-  } while (cursor !== undefined);
-  return all;
 }
