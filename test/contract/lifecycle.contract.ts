@@ -264,10 +264,12 @@ export function describeLifecycleContract(name: string, make: () => Promise<Life
           const m = manifest({
             references: { blobs: [blob], manifests: [] },
             createdAt: 1_700_000_000_000 + i,
-            ...(inline ? { bytes: new TextEncoder().encode(`{"n":${i}}`) } : {}),
+            bytes: inline ? new TextEncoder().encode(`{"n":${i}}`) : undefined,
             ...(i === 3 ? { subject: randomDigest(), artifactType: 'application/vnd.example.sig' } : {}),
           });
           expected.set(m.digest, m);
+          // An external manifest's bytes are a blob linked under its own digest.
+          if (!inline) await store.linkBlob(repository, m.digest, 10);
           await store.putManifest(repository, m, i === 0 ? ['t'] : []);
         }
         const after = Date.now();
@@ -290,6 +292,21 @@ export function describeLifecycleContract(name: string, make: () => Promise<Life
           expect(s.touchedAt).toBeLessThanOrEqual(after);
         }
         expect(await store.listManifests(newRepository(), { limit: 5 })).toEqual({ items: [] });
+      });
+
+      it('putManifest of a manifest kept in the blob store requires, and touches, the link of its own bytes', async () => {
+        const repository = newRepository();
+        const m = manifest({ bytes: undefined });
+        await expect(store.putManifest(repository, m, ['t'])).rejects.toMatchObject({ digests: [m.digest] });
+        expect(await store.getManifest(repository, m.digest)).toBeUndefined();
+        await store.linkBlob(repository, m.digest, 10);
+        const linked = Date.now();
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        await store.putManifest(repository, m, ['t']);
+        expect(await store.getTag(repository, 't')).toBe(m.digest);
+        // Touched by the commit: a collection that started before it cannot take the bytes.
+        const link = (await store.listBlobLinks(repository, { limit: 10 })).items.find((l) => l.digest === m.digest);
+        expect(link!.touchedAt).toBeGreaterThan(linked);
       });
 
       it('listTagEntries pages in tag order with digest and updatedAt', async () => {

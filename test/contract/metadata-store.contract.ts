@@ -100,7 +100,8 @@ export function describeMetadataStoreContract(name: string, make: () => Promise<
 
       it('optional fields stay absent', async () => {
         const repository = newRepository();
-        const record = manifest();
+        const record = manifest({ bytes: undefined });
+        await store.linkBlob(repository, record.digest, record.size);
         await store.putManifest(repository, record, []);
         const stored = await store.getManifest(repository, record.digest);
         expect(stored).toEqual(record);

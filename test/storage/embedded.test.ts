@@ -252,7 +252,8 @@ function manifestRecord() {
   return {
     digest: `sha256:${randomBytes(32).toString('hex')}`,
     mediaType: 'application/vnd.oci.image.manifest.v1+json',
-    size: 100,
+    size: 2,
+    bytes: new TextEncoder().encode('{}'),
     references: { blobs: [], manifests: [] },
     createdAt: Date.now(),
   };

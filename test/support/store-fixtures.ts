@@ -35,13 +35,18 @@ export function randomDigest(): Digest {
   return `sha256:${randomBytes(32).toString('hex')}`;
 }
 
-/** An image manifest record with a random digest, no references. */
+/**
+ * An image manifest record with a random digest, no references, its bytes inline. Pass
+ * `bytes: undefined` for one kept in the blob store (its own digest must then be linked).
+ */
 export function manifest(overrides: Partial<ManifestRecord> = {}): ManifestRecord {
   const nonce = randomBytes(16).toString('hex');
+  const bytes = new TextEncoder().encode(JSON.stringify({ schemaVersion: 2, nonce }));
   return {
-    digest: `sha256:${createHash('sha256').update(nonce).digest('hex')}`,
+    digest: `sha256:${createHash('sha256').update(bytes).digest('hex')}`,
     mediaType: 'application/vnd.oci.image.manifest.v1+json',
-    size: 512,
+    size: bytes.length,
+    bytes,
     references: { blobs: [], manifests: [] },
     createdAt: 1_700_000_000_000,
     ...overrides,

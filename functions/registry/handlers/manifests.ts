@@ -66,12 +66,13 @@ export async function putManifest(ctx: Context, name: string, reference: string)
   if (badTag !== undefined) throw new RegistryError('MANIFEST_INVALID', 'invalid tag', { tag: badTag.slice(0, 200) });
 
   const inline = bytes.length <= config.inlineManifestBytes;
-  if (!inline) {
-    // Kept in the blob store and linked under its own digest, so GC sees the bytes are in use.
+  // Kept in the blob store and linked under its own digest, so GC sees the bytes are in use.
+  const storeBytes = async () => {
     await reserveBlob(ctx, digest);
     await blobs.put(digest, streamOf(bytes), bytes.length);
     await linkNewBlob(ctx, name, digest, bytes.length);
-  }
+  };
+  if (!inline) await storeBytes();
   const record: ManifestRecord = {
     digest,
     mediaType: parsed.mediaType,
@@ -85,7 +86,15 @@ export async function putManifest(ctx: Context, name: string, reference: string)
   };
   const immutableTags = tags.length > 0 && (await ctx.deps.lifecycle.immutableTags(name));
   try {
-    await meta.putManifest(name, record, [...new Set(tags)], { immutableTags });
+    try {
+      await meta.putManifest(name, record, [...new Set(tags)], { immutableTags });
+    } catch (error) {
+      // A collection took this manifest's own bytes between storing and committing them (the
+      // client took longer than the grace period): store them again, once.
+      if (inline || !(error instanceof MissingBlobsError) || error.digests.some((d) => d !== digest)) throw error;
+      await storeBytes();
+      await meta.putManifest(name, record, [...new Set(tags)], { immutableTags });
+    }
   } catch (error) {
     if (error instanceof MissingBlobsError) {
       throw new RegistryError('MANIFEST_BLOB_UNKNOWN', undefined, { digests: error.digests });

@@ -247,8 +247,11 @@ export class DynamoMetadataStore implements MetadataStore {
     }
     const immutable = opts?.immutableTags === true;
     const now = Date.now();
+    // A manifest kept in the blob store (no inline bytes) needs its own bytes' link too: checked
+    // and touched in the same transaction, so a collection cannot unlink them under the commit.
+    const blobs = record.bytes === undefined ? [...record.references.blobs, record.digest] : record.references.blobs;
     const refs: { digest: Digest; key: Key }[] = [
-      ...unique(record.references.blobs).map((d) => ({ digest: d, key: keys.blob(repository, d) })),
+      ...unique(blobs).map((d) => ({ digest: d, key: keys.blob(repository, d) })),
       ...unique(record.references.manifests)
         .filter((d) => d !== record.digest)
         .map((d) => ({ digest: d, key: keys.manifest(repository, d) })),

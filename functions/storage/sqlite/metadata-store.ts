@@ -459,7 +459,9 @@ export class SqliteMetadataStore implements MetadataStore {
     // If anything is missing the transaction rolls back, touches included.
     const now = Date.now();
     const missing = new Set<Digest>();
-    for (const digest of record.references.blobs) {
+    // A manifest kept in the blob store (no inline bytes) needs its own bytes' link too.
+    const blobs = record.bytes === undefined ? [...record.references.blobs, record.digest] : record.references.blobs;
+    for (const digest of blobs) {
       if (this.sql.touchBlobLink.run(now, repository, digest).changes === 0) missing.add(digest);
     }
     for (const digest of record.references.manifests) {
@@ -714,7 +716,8 @@ function toManifestRecord(row: ManifestRow): ManifestRecord {
     references: JSON.parse(row.refs) as ManifestRecord['references'],
     createdAt: row.created_at,
   };
-  if (row.bytes !== null) record.bytes = row.bytes;
+  // A plain view (no copy): the same type the DynamoDB store returns.
+  if (row.bytes !== null) record.bytes = new Uint8Array(row.bytes.buffer, row.bytes.byteOffset, row.bytes.byteLength);
   if (row.subject !== null) record.subject = row.subject;
   if (row.artifact_type !== null) record.artifactType = row.artifact_type;
   if (row.annotations !== null) record.annotations = JSON.parse(row.annotations) as Record<string, string>;
