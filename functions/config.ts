@@ -24,6 +24,8 @@ export interface WharfConfig {
     s3Endpoint?: string;
     dynamodbEndpoint?: string;
   };
+  /** Several regions (functions/regions/README.md): this endpoint's role, and its peers' buckets. */
+  regions: RegionsConfig;
   registry: RegistryConfig;
   /** Garbage collection and retention (functions/lifecycle/). */
   lifecycle: {
@@ -42,7 +44,68 @@ export interface WharfConfig {
   };
 }
 
+export interface RegionalBucket {
+  region: string;
+  bucket: string;
+  /** An S3-compatible endpoint for that region (the local simulation); unset on AWS. */
+  s3Endpoint?: string;
+}
+
+export interface RegionsConfig {
+  /** `primary` takes pushes (the default, and a single-region deployment); `replica` only serves reads. */
+  role: 'primary' | 'replica';
+  /**
+   * Replica: the primary's registry URL (named when a push is refused), its bucket and table (read
+   * while a blob, manifest, tag or link is still on its way here).
+   */
+  primary?: RegionalBucket & { url?: string; table: string };
+  /** Primary: the replica regions' buckets; garbage collection deletes there too (replication does not carry deletes). */
+  replicaBuckets: RegionalBucket[];
+}
+
 type Env = Record<string, string | undefined>;
+
+/** `a=1,b=2` into pairs; throws naming the variable on a malformed entry. */
+function pairs(env: Env, name: string): [string, string][] {
+  const raw = env[name]?.trim();
+  if (!raw) return [];
+  return raw.split(',').map((entry) => {
+    const at = entry.indexOf('=');
+    const key = entry.slice(0, at).trim();
+    const value = entry.slice(at + 1).trim();
+    if (at <= 0 || !value) throw new Error(`${name} must be a comma-separated list of region=value, got ${JSON.stringify(raw)}`);
+    return [key, value];
+  });
+}
+
+function regionsFromEnv(env: Env, region: string): RegionsConfig {
+  const role = env.REGION_ROLE || 'primary';
+  if (role !== 'primary' && role !== 'replica') throw new Error(`REGION_ROLE must be primary or replica, got ${role}`);
+  const endpoints = new Map(pairs(env, 'S3_ENDPOINTS'));
+  const replicaBuckets = pairs(env, 'REPLICA_BUCKETS').map(([r, bucket]) => ({
+    region: r,
+    bucket,
+    ...(endpoints.has(r) ? { s3Endpoint: endpoints.get(r) } : {}),
+  }));
+  if (role === 'primary') return { role, replicaBuckets };
+  if (!env.PRIMARY_BUCKET_NAME || !env.PRIMARY_REGION) {
+    throw new Error('REGION_ROLE=replica needs PRIMARY_REGION and PRIMARY_BUCKET_NAME (and PRIMARY_URL to name it to clients)');
+  }
+  if (env.PRIMARY_REGION === region) throw new Error(`PRIMARY_REGION must differ from this region (${region})`);
+  const primaryEndpoint = endpoints.get(env.PRIMARY_REGION);
+  return {
+    role,
+    primary: {
+      region: env.PRIMARY_REGION,
+      bucket: env.PRIMARY_BUCKET_NAME,
+      // A global table has one name in every region; the local simulation uses two tables.
+      table: env.PRIMARY_TABLE_NAME || env.TABLE_NAME || '',
+      ...(primaryEndpoint ? { s3Endpoint: primaryEndpoint } : {}),
+      ...(env.PRIMARY_URL ? { url: env.PRIMARY_URL.replace(/\/+$/, '') } : {}),
+    },
+    replicaBuckets,
+  };
+}
 
 function integer(env: Env, name: string, fallback: number, min = 0): number {
   const raw = env[name];
@@ -66,6 +129,9 @@ export function loadConfig(env: Env = process.env): Readonly<WharfConfig> {
   const dataDir = env.DATA_DIR || './data';
   const sessionTtl = integer(env, 'UPLOAD_SESSION_TTL_SECONDS', d.uploadSessionTtlSeconds, 1);
   const graceSeconds = integer(env, 'GC_GRACE_SECONDS', sessionTtl + 3600, 0);
+  const region = env.AWS_REGION || env.AWS_DEFAULT_REGION || 'us-east-1';
+  const regions = regionsFromEnv(env, region);
+  if (regions.role === 'replica' && backend !== 'aws') throw new Error('REGION_ROLE=replica needs WHARF_BACKEND=aws');
   const config: WharfConfig = {
     backend,
     host: env.HOST || '127.0.0.1',
@@ -75,12 +141,13 @@ export function loadConfig(env: Env = process.env): Readonly<WharfConfig> {
     tls: env.TLS_CERT && env.TLS_KEY ? { certFile: env.TLS_CERT, keyFile: env.TLS_KEY } : undefined,
     publicUrl: env.PUBLIC_URL?.replace(/\/+$/, '') || undefined,
     aws: {
-      region: env.AWS_REGION || env.AWS_DEFAULT_REGION || 'us-east-1',
+      region,
       bucket: env.BUCKET_NAME ?? '',
       table: env.TABLE_NAME ?? '',
       s3Endpoint: env.S3_ENDPOINT || undefined,
       dynamodbEndpoint: env.DYNAMODB_ENDPOINT || undefined,
     },
+    regions,
     registry: {
       presignExpiresSeconds: integer(env, 'PRESIGN_EXPIRES_SECONDS', d.presignExpiresSeconds, 1),
       uploadSessionTtlSeconds: integer(env, 'UPLOAD_SESSION_TTL_SECONDS', d.uploadSessionTtlSeconds, 1),

@@ -3,16 +3,26 @@
  * On SIGTERM/SIGINT it stops accepting, lets requests in flight finish (so an upload that was
  * completing is kept), then closes the stores.
  */
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createServer } from '../adapters/node/server.js';
 import { loadConfig } from '../config.js';
 import { createRegistry } from '../registry/app.js';
 import { openAuth } from '../auth/open-auth.js';
 import { openBackend } from '../storage/backends.js';
+import { replicaReadOnly } from '../regions/read-only.js';
 
 const SHUTDOWN_GRACE_MS = 30_000;
 
-export async function serve(env: NodeJS.ProcessEnv = process.env): Promise<void> {
+export interface RunningServer {
+  url: string;
+  server: Server;
+  /** Stops accepting, lets requests in flight finish (up to the grace period), closes the stores. */
+  close(): Promise<void>;
+}
+
+/** The registry on the configured backend, listening; no signal handling (several can share a process). */
+export async function startServer(env: NodeJS.ProcessEnv = process.env, opts: { quiet?: boolean } = {}): Promise<RunningServer> {
   const config = loadConfig(env);
   const backend = await openBackend(config);
   // No open registry on a network: off loopback, credentials are required even with no users yet.
@@ -24,6 +34,7 @@ export async function serve(env: NodeJS.ProcessEnv = process.env): Promise<void>
     config: config.registry,
     signedBlobUrls: backend.signedBlobUrls,
     auth,
+    readOnly: replicaReadOnly(config),
   });
   const server = createServer(registry, { tls: config.tls, publicUrl: config.publicUrl });
   await new Promise<void>((resolve, reject) => {
@@ -32,28 +43,48 @@ export async function serve(env: NodeJS.ProcessEnv = process.env): Promise<void>
   });
   const { port } = server.address() as AddressInfo;
   const scheme = config.tls ? 'https' : 'http';
-  const where = config.backend === 'aws' ? `s3://${config.aws.bucket} + dynamodb:${config.aws.table}` : config.dataDir;
-  console.log(`wharf listening on ${scheme}://${config.host}:${port} (data: ${where})`);
-  console.log(
-    mode === 'on'
-      ? 'access control: on (credentials required; add users with: wharf users add NAME)'
-      : 'access control: auto (open until the first user is added with: wharf users add NAME)',
-  );
-  console.log(`push with: skopeo copy${config.tls ? '' : ' --dest-tls-verify=false'} oci:DIR docker://${config.host}:${port}/REPOSITORY:TAG`);
+  const url = `${scheme}://${config.host}:${port}`;
+  if (!opts.quiet) {
+    const where = config.backend === 'aws' ? `s3://${config.aws.bucket} + dynamodb:${config.aws.table}` : config.dataDir;
+    const role = config.regions.role === 'replica' ? `; read-only replica of ${config.regions.primary?.url ?? config.regions.primary?.region}` : '';
+    console.log(`wharf listening on ${url} (data: ${where}${role})`);
+    console.log(
+      mode === 'on'
+        ? 'access control: on (credentials required; add users with: wharf users add NAME)'
+        : 'access control: auto (open until the first user is added with: wharf users add NAME)',
+    );
+    console.log(`push with: skopeo copy${config.tls ? '' : ' --dest-tls-verify=false'} oci:DIR docker://${config.host}:${port}/REPOSITORY:TAG`);
+  }
+  let closing: Promise<void> | undefined;
+  return {
+    url,
+    server,
+    close() {
+      closing ??= new Promise<void>((resolve) => {
+        const force = setTimeout(() => server.closeAllConnections(), SHUTDOWN_GRACE_MS);
+        force.unref();
+        server.close(() => {
+          clearTimeout(force);
+          void backend.close().then(resolve, resolve);
+        });
+        server.closeIdleConnections();
+      });
+      return closing;
+    },
+  };
+}
 
+export async function serve(env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  const running = await startServer(env);
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
     console.log(`wharf: ${signal}, finishing requests in flight`);
-    const force = setTimeout(() => server.closeAllConnections(), SHUTDOWN_GRACE_MS);
-    force.unref();
-    server.close(async () => {
-      await backend.close();
+    void running.close().then(() => {
       console.log('wharf: stopped');
       process.exit(0);
     });
-    server.closeIdleConnections();
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));

@@ -119,7 +119,15 @@ export async function collectGarbage(store: { blobs: BlobStore; meta: MetadataSt
           continue;
         }
         const size = (await blobs.stat(record.digest))?.size ?? 0;
-        await blobs.delete(record.digest);
+        try {
+          await blobs.delete(record.digest);
+        } catch (error) {
+          // A bucket out of reach (a replica region's, regions/replicated-deletes.ts): the record
+          // stays `deleting` and the next run tries again; the rest of this run goes on.
+          console.warn(`wharf gc: could not delete ${record.digest} everywhere, retried next run:`, (error as Error).message);
+          counts.blobs.kept++;
+          continue;
+        }
         await meta.deleteBlobRecord(record.digest);
         counts.blobs.removed++;
         counts.blobs.bytesFreed += size;

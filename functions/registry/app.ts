@@ -49,6 +49,10 @@ export function createRegistry(deps: RegistryDeps): Registry {
         if (match.route.hasName && !isRepositoryName(match.params.name)) {
           throw new RegistryError('NAME_INVALID', undefined, { name: match.params.name.slice(0, 300) });
         }
+        if (full.readOnly && method !== 'GET' && method !== 'HEAD' && req.path.startsWith('/v2/')) {
+          // Before auth: the answer names where to push, and says nothing about the repository.
+          throw new RegistryError('UNSUPPORTED', full.readOnly.message, full.readOnly.detail, 405, { allow: 'GET, HEAD' });
+        }
         let caller = OPEN_CALLER;
         if (match.route.access && full.auth) {
           const { required, scope } = match.route.access(match.params, method, req.query);

@@ -50,6 +50,11 @@ export interface RegistryDeps {
   signedBlobUrls?: SignedBlobUrls;
   /** Access control; without it the registry is open (tests of the core, the open `npm start`). */
   auth?: Auth;
+  /**
+   * Set on an endpoint that serves reads only (a replica region): every method other than GET and
+   * HEAD under /v2/ is refused with 405 UNSUPPORTED carrying this message and detail.
+   */
+  readOnly?: { message: string; detail?: Record<string, string> };
   /** Injectable clock (ms since epoch) for tests of expiry. */
   now?: () => number;
 }

@@ -16,7 +16,9 @@ export interface Backend {
   close(): Promise<void>;
 }
 
-export async function openBackend(config: Pick<WharfConfig, 'backend' | 'dataDir' | 'dataFsync' | 'aws'>): Promise<Backend> {
-  if (config.backend === 'aws') return (await import('./aws-backend.js')).openAwsBackend(config.aws);
+export async function openBackend(
+  config: Pick<WharfConfig, 'backend' | 'dataDir' | 'dataFsync' | 'aws'> & Partial<Pick<WharfConfig, 'regions'>>,
+): Promise<Backend> {
+  if (config.backend === 'aws') return (await import('./aws-backend.js')).openAwsBackend(config.aws, config.regions);
   return (await import('./embedded-backend.js')).openEmbeddedBackend(config.dataDir, { fsync: config.dataFsync });
 }

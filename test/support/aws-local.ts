@@ -73,6 +73,24 @@ export async function startAwsLocal(): Promise<AwsLocal> {
   };
 }
 
+/** Another local S3 server of its own (a second region's storage endpoint), with a bucket maker. */
+export async function startLocalS3(region = REGION): Promise<{ endpoint: string; newBucket(): Promise<string>; stop(): Promise<void> }> {
+  const fauxqs = await startFauxqsCheckingPresignedUrls();
+  const admin = createS3Client({ region, endpoint: fauxqs.endpoint, credentials: CREDENTIALS });
+  return {
+    endpoint: fauxqs.endpoint,
+    async newBucket() {
+      const name = `wharf-${randomUUID()}`;
+      await admin.send(new CreateBucketCommand({ Bucket: name }));
+      return name;
+    },
+    async stop() {
+      admin.destroy();
+      await fauxqs.stop();
+    },
+  };
+}
+
 /* ------------------------------------------------------------------------------------------------
  * fauxqs
  * --------------------------------------------------------------------------------------------- */

@@ -8,6 +8,7 @@ import { openAuth } from '../../auth/open-auth.js';
 import { loadConfig, type WharfConfig } from '../../config.js';
 import { createRegistry, type Registry } from '../../registry/app.js';
 import { openAwsBackend } from '../../storage/aws-backend.js';
+import { replicaReadOnly } from '../../regions/read-only.js';
 import type { Backend } from '../../storage/backends.js';
 import { toFunctionUrlResult, toRegistryRequest } from './adapter.js';
 import type { FunctionUrlEvent, FunctionUrlResult } from './events.js';
@@ -118,7 +119,7 @@ let environment: DeployedEnvironment | undefined;
 function deployedEnvironment(): DeployedEnvironment {
   if (!environment) {
     const config = loadConfig({ WHARF_BACKEND: 'aws', ...process.env });
-    environment = { config, backend: openAwsBackend(config.aws) };
+    environment = { config, backend: openAwsBackend(config.aws, config.regions) };
   }
   return environment;
 }
@@ -130,7 +131,8 @@ async function buildDeployed(): Promise<FunctionUrlHandler> {
   const { config, backend } = deployedEnvironment();
   const { blobs, meta, auth: store } = backend;
   const auth = await openAuth(config, store);
-  return createFunctionUrlHandler(createRegistry({ blobs, meta, config: config.registry, auth }), console.log, {
+  const readOnly = replicaReadOnly(config);
+  return createFunctionUrlHandler(createRegistry({ blobs, meta, config: config.registry, auth, readOnly }), console.log, {
     publicUrl: config.publicUrl,
     iamLoginOnly: config.auth.iamLoginOnly,
   });
