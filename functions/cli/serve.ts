@@ -21,7 +21,10 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-/** The registry on the configured backend, listening; no signal handling (several can share a process). */
+/**
+ * The registry on the configured backend, listening; no signal handling (several can share a
+ * process). `quiet`: no start-up lines and no request log.
+ */
 export async function startServer(env: NodeJS.ProcessEnv = process.env, opts: { quiet?: boolean } = {}): Promise<RunningServer> {
   const config = loadConfig(env);
   const backend = await openBackend(config);
@@ -36,7 +39,7 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env, opts: { 
     auth,
     readOnly: replicaReadOnly(config),
   });
-  const server = createServer(registry, { tls: config.tls, publicUrl: config.publicUrl });
+  const server = createServer(registry, { tls: config.tls, publicUrl: config.publicUrl, ...(opts.quiet ? { log: () => {} } : {}) });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.port, config.host, resolve);
