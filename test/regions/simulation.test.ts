@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, describe, expect, it } from 'vitest';
+import { hashPassword } from '../../functions/auth/secrets.js';
 import { loadConfig } from '../../functions/config.js';
 import { collectGarbage } from '../../functions/lifecycle/gc.js';
 import { openBackend } from '../../functions/storage/backends.js';
@@ -203,5 +204,43 @@ describe('two regions (npm run start:regions)', () => {
       async () => (await blobLocation(regions.replica.url, 'team/solo', image.configDigest)).startsWith(`${regions.replica.s3Endpoint}/`),
       'the replica caught up',
     );
+  });
+  // Last: once a user exists, both regions require credentials.
+  it('a user added at the primary reaches the replica; a token either region signs is accepted by the other', { timeout: TIMEOUT }, async () => {
+    const { layout, image } = await newImage();
+    await push(layout, regions.primary.url, 'team/private:v1');
+    const backend = await openBackend(loadConfig(regions.primary.env));
+    try {
+      await backend.auth.putPrincipal({
+        name: 'alice',
+        kind: 'user',
+        secretHash: await hashPassword('alice-secret-1'),
+        admin: false,
+        grants: [{ pattern: 'team/*', actions: ['pull', 'push'] }],
+        generation: 0,
+        createdAt: Date.now(),
+      });
+    } finally {
+      await backend.close();
+    }
+    await eventually(async () => (await fetch(`${regions.replica.url}/v2/`)).status === 401, 'the replica requires credentials');
+
+    const basic = `Basic ${Buffer.from('alice:alice-secret-1').toString('base64')}`;
+    const token = async (url: string) => {
+      const res = await fetch(`${url}/token?service=wharf&scope=repository:team/private:pull`, { headers: { authorization: basic } });
+      expect(res.status, await res.clone().text()).toBe(200);
+      return ((await res.json()) as { token: string }).token;
+    };
+    const manifest = (url: string, bearer: string) =>
+      fetch(`${url}/v2/team/private/manifests/v1`, { headers: { authorization: `Bearer ${bearer}`, accept: 'application/vnd.oci.image.manifest.v1+json' } });
+    const fromPrimary = await token(regions.primary.url);
+    const fromReplica = await token(regions.replica.url);
+    expect((await manifest(regions.replica.url, fromPrimary)).status).toBe(200);
+    expect((await manifest(regions.primary.url, fromReplica)).status).toBe(200);
+    expect((await fetch(`${regions.replica.url}/v2/team/private/manifests/v1`)).status).toBe(401);
+
+    const out = join(work, `pulled-${++counter}`);
+    await ct.skopeo(['copy', '--retry-times', '0', '--src-tls-verify=false', '--src-creds', 'alice:alice-secret-1', `docker://${host(regions.replica.url)}/team/private:v1`, `oci:${out}:v1`]);
+    expect((await verifyLayoutBlobs(out)).sort()).toEqual([image.manifestDigest, ...image.blobDigests].sort());
   });
 });
