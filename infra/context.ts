@@ -26,12 +26,18 @@ export const CONTEXT_KEYS = {
   gcEnabled: 'wharf:gcEnabled', // true | false; default true (false deploys the rule disabled)
   gcGraceSeconds: 'wharf:gcGraceSeconds', // GC_GRACE_SECONDS of the function; default unset (25 h)
   tags: 'wharf:tags', // key=value,key2=value2 (or an object in cdk.json): tags on every resource
+  replicaRegions: 'wharf:replicaRegions', // eu-west-1,ap-southeast-2 (or an array in cdk.json); needs account and region
+  replicationTimeControl: 'wharf:replicationTimeControl', // true | false; default false: S3 RTC (15 min SLA) on the blob replication
 } as const;
+
+/** An AWS region name such as us-east-1, eu-west-1, ap-southeast-2 or us-gov-west-1. */
+const REGION = /^[a-z]{2}(-[a-z]+)+-\d$/;
 
 type Lookup = (key: string) => unknown;
 
 export interface AppSettings {
   readonly stackName: string;
+  /** The primary stack's props; `replicaRegions` is set (non-empty) only when replicas were asked for. */
   readonly props: WharfStackProps;
 }
 
@@ -123,6 +129,37 @@ export function settingsFromContext(lookup: Lookup): AppSettings {
     }
   }
 
+  let replicaRegions: string[] | undefined;
+  const rawReplicas = lookup(CONTEXT_KEYS.replicaRegions);
+  if (rawReplicas !== undefined && rawReplicas !== null && rawReplicas !== '') {
+    const list = Array.isArray(rawReplicas) ? rawReplicas.map(String) : String(rawReplicas).split(',');
+    const regions = list.map((r) => r.trim()).filter((r) => r !== '');
+    for (const r of regions) {
+      if (!REGION.test(r)) problems.push(`${CONTEXT_KEYS.replicaRegions} must list region names like eu-west-1, got "${r}"`);
+    }
+    const duplicates = regions.filter((r, i) => regions.indexOf(r) !== i);
+    if (duplicates.length > 0) problems.push(`${CONTEXT_KEYS.replicaRegions} lists ${duplicates.join(', ')} more than once`);
+    if (region !== undefined && regions.includes(region)) {
+      problems.push(`${CONTEXT_KEYS.replicaRegions} must not contain the primary region ${CONTEXT_KEYS.region} (${region})`);
+    }
+    if (account === undefined || region === undefined) {
+      problems.push(
+        `${CONTEXT_KEYS.replicaRegions} requires ${CONTEXT_KEYS.account} and ${CONTEXT_KEYS.region}: ` +
+          'stacks in several regions need concrete environments',
+      );
+    }
+    if (regions.length > 0) replicaRegions = [...new Set(regions)];
+  }
+
+  let replicationTimeControl: boolean | undefined;
+  const rtc = str(CONTEXT_KEYS.replicationTimeControl);
+  if (rtc !== undefined) {
+    if (rtc === 'true') replicationTimeControl = true;
+    else if (rtc === 'false') replicationTimeControl = false;
+    else problems.push(`${CONTEXT_KEYS.replicationTimeControl} must be true or false, got "${rtc}"`);
+    if (replicaRegions === undefined) problems.push(`${CONTEXT_KEYS.replicationTimeControl} is only used with ${CONTEXT_KEYS.replicaRegions}`);
+  }
+
   const props: WharfStackProps = {
     env,
     lambdaMemoryMb: int(CONTEXT_KEYS.lambdaMemoryMb),
@@ -139,6 +176,8 @@ export function settingsFromContext(lookup: Lookup): AppSettings {
     gcEnabled,
     gcGraceSeconds: int(CONTEXT_KEYS.gcGraceSeconds),
     tags,
+    replicaRegions,
+    replicationTimeControl,
   };
   if (problems.length > 0) {
     throw new Error(`Invalid wharf context:\n  - ${problems.join('\n  - ')}`);

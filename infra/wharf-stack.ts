@@ -4,13 +4,16 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import type { Construct } from 'constructs';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import { BlobBucket } from './constructs/blob-bucket.js';
+import { BlobReplication, bucketArnOf, type ReplicaBucket } from './constructs/blob-replication.js';
 import { IamLoginFunction } from './constructs/iam-login-function.js';
 import { MetadataTable } from './constructs/metadata-table.js';
 import { Operations } from './constructs/operations.js';
 import { RegistryEdge } from './constructs/registry-edge.js';
 import { RegistryFunction } from './constructs/registry-function.js';
 import { TokenSigningKey } from './constructs/token-signing-key.js';
+import { bucketNameProblems, globalTableName, regionalBucketName } from './regions.js';
 
 export interface WharfStackProps extends StackProps {
   /**
@@ -128,6 +131,29 @@ export interface WharfStackProps extends StackProps {
    * @default - none
    */
   readonly tags?: { [key: string]: string };
+
+  /**
+   * Replica regions of a multi-region deployment (this stack is the primary). Non-empty: the
+   * metadata table becomes a global table with replicas there, the blob bucket gets a fixed name,
+   * versioning and replication of `blobs/` to each replica region's bucket (stacks made by the app,
+   * see infra/app.ts), the token signing key becomes a multi-region key, and the function learns
+   * the replica buckets (REPLICA_BUCKETS) so garbage collection deletes there too. Requires a
+   * concrete `env` (account and region), which must not be one of these regions.
+   *
+   * Turning this on for a deployed single-region stack replaces the bucket, the table and the key
+   * (fixed names, a global table, a multi-region key): the retained old ones must be copied over.
+   *
+   * @default - none: a single-region deployment
+   */
+  readonly replicaRegions?: string[];
+
+  /**
+   * S3 Replication Time Control (15-minute SLA, replication metrics) on the blob replication rules.
+   * Only with {@link replicaRegions}.
+   *
+   * @default false
+   */
+  readonly replicationTimeControl?: boolean;
 }
 
 /** The whole wharf deployment: blob bucket, metadata table, and the registry function with its URL. */
@@ -142,16 +168,43 @@ export class WharfStack extends Stack {
   readonly operations: Operations;
   /** Present when CloudFront is in front (cloudFront: true, or a domainName). */
   readonly edge?: RegistryEdge;
+  /** The registry's base URL (the RegistryUrl output): custom domain, CloudFront or Function URL. */
+  readonly registryUrl: string;
+  /** The replica regions' buckets (multi-region only; empty otherwise). */
+  readonly replicaBuckets: readonly ReplicaBucket[];
+  /** Present in a multi-region deployment: replication of blobs/ to the replica buckets. */
+  readonly replication?: BlobReplication;
+  /** Multi-region only: the fixed physical names replica stacks address. */
+  readonly physicalNames?: { readonly bucketName: string; readonly tableName: string };
 
   constructor(scope: Construct, id: string, props: WharfStackProps = {}) {
-    super(scope, id, props);
-    validateProps(props);
+    const replicaRegions = props.replicaRegions ?? [];
+    const multiRegion = replicaRegions.length > 0;
+    // Replica stacks read the key ARN and the registry URL across regions (SSM-backed references).
+    super(scope, id, multiRegion ? { crossRegionReferences: true, ...props } : props);
+    validateProps(props, this.stackName);
 
     const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
+    if (multiRegion) {
+      this.physicalNames = {
+        bucketName: regionalBucketName(this.stackName, this.account, this.region),
+        tableName: globalTableName(this.stackName),
+      };
+    }
+    this.replicaBuckets = replicaRegions.map((region) => ({
+      region,
+      bucketName: regionalBucketName(this.stackName, this.account, region),
+    }));
 
-    this.blobs = new BlobBucket(this, 'Blobs', { removalPolicy });
-    this.metadata = new MetadataTable(this, 'Metadata', { removalPolicy });
-    this.signingKey = new TokenSigningKey(this, 'TokenSigningKey', { removalPolicy });
+    this.blobs = new BlobBucket(this, 'Blobs', {
+      removalPolicy,
+      ...(this.physicalNames ? { bucketName: this.physicalNames.bucketName, versioned: true } : {}),
+    });
+    this.metadata = new MetadataTable(this, 'Metadata', {
+      removalPolicy,
+      ...(this.physicalNames ? { tableName: this.physicalNames.tableName, replicaRegions } : {}),
+    });
+    this.signingKey = new TokenSigningKey(this, 'TokenSigningKey', { removalPolicy, multiRegion });
     this.registry = new RegistryFunction(this, 'Registry', {
       blobs: this.blobs,
       metadata: this.metadata,
@@ -181,6 +234,8 @@ export class WharfStack extends Stack {
         'Blob keys are content-addressed and created at run time, so the object actions must cover ' +
         'every key in the registry bucket; the wildcard is confined to this one bucket.',
     });
+
+    if (multiRegion) this.replication = this.addReplicaAccess(props.replicationTimeControl ?? false);
 
     this.operations = new Operations(this, 'Operations', {
       function: this.registry.function,
@@ -222,6 +277,7 @@ export class WharfStack extends Stack {
       url = functionUrl;
       via = 'the Lambda Function URL';
     }
+    this.registryUrl = url;
     const table = this.metadata.table.tableName;
     const bucket = this.blobs.bucket.bucketName;
 
@@ -283,16 +339,91 @@ export class WharfStack extends Stack {
     new CfnOutput(this, 'BucketName', { value: this.blobs.bucket.bucketName });
     new CfnOutput(this, 'TableName', { value: this.metadata.table.tableName });
     new CfnOutput(this, 'FunctionName', { value: this.registry.function.functionName });
+    if (multiRegion) {
+      new CfnOutput(this, 'Region', { description: 'The primary region (pushes go here)', value: Aws.REGION });
+      new CfnOutput(this, 'ReplicaRegions', { description: 'Regions with a pull-only replica registry', value: replicaRegions.join(',') });
+    }
+  }
+
+  /**
+   * Multi-region: replicate blobs/ to the replica buckets, and let the registry function (which
+   * runs garbage collection) delete there too. S3 replication carries no permanent deletes and
+   * delete marker replication is off, so without this a collected blob would live on in every
+   * replica bucket.
+   */
+  private addReplicaAccess(replicationTimeControl: boolean): BlobReplication {
+    const replication = new BlobReplication(this, 'Replication', {
+      source: this.blobs,
+      destinations: this.replicaBuckets,
+      replicationTimeControl,
+    });
+    this.registry.function.addEnvironment(
+      'REPLICA_BUCKETS',
+      this.replicaBuckets.map((b) => `${b.region}=${b.bucketName}`).join(','),
+    );
+    const replicaArns = this.replicaBuckets.map((b) => bucketArnOf(b.bucketName));
+    this.registry.role.addToPolicy(
+      new iam.PolicyStatement({ actions: [...PRIMARY_REPLICA_OBJECT_ACTIONS], resources: replicaArns.map((arn) => `${arn}/*`) }),
+    );
+    this.registry.role.addToPolicy(new iam.PolicyStatement({ actions: [...BlobBucket.BUCKET_ACTIONS], resources: replicaArns }));
+
+    const bucketLogicalId = this.resolve((this.blobs.bucket.node.defaultChild as s3.CfnBucket).logicalId);
+    for (const b of this.replicaBuckets) {
+      Validations.of(this.registry.role).acknowledge({
+        id: `AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::${b.bucketName}/*]`,
+        reason:
+          'Garbage collection deletes content-addressed blobs in every replica bucket (S3 replication does not ' +
+          'carry deletes); the keys are known at run time only, and the wildcard is confined to that one bucket.',
+      });
+    }
+    Validations.of(replication.role).acknowledge({
+      id: `AwsSolutions::AwsSolutions-IAM5[Resource::<${bucketLogicalId}.Arn>/${BlobBucket.BLOBS_PREFIX}*]`,
+      reason:
+        'S3 replication reads versions of every blob it replicates; blob keys are content-addressed, so the ' +
+        'resource is the blobs/ prefix of the primary bucket and nothing else.',
+    });
+    for (const b of this.replicaBuckets) {
+      Validations.of(replication.role).acknowledge({
+        id: `AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::${b.bucketName}/${BlobBucket.BLOBS_PREFIX}*]`,
+        reason:
+          'S3 replication writes replicated blobs under blobs/ of the replica bucket; blob keys are content-addressed, ' +
+          'so the resource is that prefix of that one bucket.',
+      });
+    }
+    return replication;
   }
 }
+
+/** What the primary's function may do in replica buckets: delete collected blobs (and, with ListBucket, see 404s). */
+export const PRIMARY_REPLICA_OBJECT_ACTIONS: readonly string[] = ['s3:DeleteObject'];
+
+const REGION_NAME = /^[a-z]{2}(-[a-z]+)+-\d$/;
 
 const HOST_NAME = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/i;
 const CERTIFICATE_ARN = /^arn:aws[a-z-]*:acm:us-east-1:\d{12}:certificate\/[0-9a-f-]+$/;
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 
 /** Throws on a prop that would fail at deploy time (or deploy something nonsensical). */
-function validateProps(props: WharfStackProps): void {
+function validateProps(props: WharfStackProps, stackName: string): void {
   const problems: string[] = [];
+  const replicaRegions = props.replicaRegions ?? [];
+  if (replicaRegions.length > 0) {
+    const account = props.env?.account;
+    const region = props.env?.region;
+    if (account === undefined || region === undefined || Token.isUnresolved(account) || Token.isUnresolved(region)) {
+      problems.push('replicaRegions requires a concrete env (account and region): stacks in several regions need concrete environments');
+    }
+    for (const r of replicaRegions) {
+      if (!REGION_NAME.test(r)) problems.push(`replicaRegions must hold region names like eu-west-1, got "${r}"`);
+      if (r === region) problems.push(`replicaRegions must not contain the primary region ${r}`);
+    }
+    if (new Set(replicaRegions).size !== replicaRegions.length) problems.push('replicaRegions lists a region more than once');
+    if (account !== undefined && region !== undefined && !Token.isUnresolved(account) && !Token.isUnresolved(region)) {
+      for (const r of [region, ...replicaRegions]) problems.push(...bucketNameProblems(stackName, account, r));
+    }
+  } else if (props.replicationTimeControl !== undefined) {
+    problems.push('replicationTimeControl is only used with replicaRegions');
+  }
   const checkInt = (name: string, value: number | undefined, min: number, max: number): void => {
     if (value === undefined || Token.isUnresolved(value)) return;
     if (!Number.isInteger(value) || value < min || value > max) {

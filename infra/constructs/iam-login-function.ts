@@ -4,15 +4,15 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import type { BlobBucket } from './blob-bucket.js';
-import type { MetadataTable } from './metadata-table.js';
+import type { IBlobStorage } from './blob-bucket.js';
+import type { IMetadataTable } from './metadata-table.js';
 import { backendEnvironment, handlerCodeProps } from './registry-function.js';
-import type { TokenSigningKey } from './token-signing-key.js';
+import type { ITokenSigner } from './token-signing-key.js';
 
 export interface IamLoginFunctionProps {
-  readonly blobs: BlobBucket;
-  readonly metadata: MetadataTable;
-  readonly signingKey: TokenSigningKey;
+  readonly blobs: IBlobStorage;
+  readonly metadata: IMetadataTable;
+  readonly signingKey: ITokenSigner;
   /** The registry function's log group: one place for all of the registry's logs and metrics. */
   readonly logGroup: logs.ILogGroup;
   /** @default 1024 */

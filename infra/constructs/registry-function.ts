@@ -7,9 +7,9 @@ import { NodejsFunction, type NodejsFunctionProps } from 'aws-cdk-lib/aws-lambda
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { HANDLER_BUNDLING } from '../bundling.js';
-import { BlobBucket } from './blob-bucket.js';
-import { MetadataTable } from './metadata-table.js';
-import type { TokenSigningKey } from './token-signing-key.js';
+import type { IBlobStorage } from './blob-bucket.js';
+import type { IMetadataTable } from './metadata-table.js';
+import type { ITokenSigner } from './token-signing-key.js';
 
 const FUNCTION_TIMEOUT = Duration.minutes(15);
 
@@ -38,7 +38,7 @@ export function handlerCodeProps(
 }
 
 /** The environment naming the backend and its resources, which loadConfig requires. */
-export function backendEnvironment(blobs: BlobBucket, metadata: MetadataTable): Record<string, string> {
+export function backendEnvironment(blobs: IBlobStorage, metadata: IMetadataTable): Record<string, string> {
   return {
     WHARF_BACKEND: 'aws',
     BUCKET_NAME: blobs.bucket.bucketName,
@@ -47,8 +47,8 @@ export function backendEnvironment(blobs: BlobBucket, metadata: MetadataTable): 
 }
 
 export interface RegistryFunctionProps {
-  readonly blobs: BlobBucket;
-  readonly metadata: MetadataTable;
+  readonly blobs: IBlobStorage;
+  readonly metadata: IMetadataTable;
   /** @default 1024 */
   readonly memoryMb?: number;
   /** @default lambda.Architecture.ARM_64 */
@@ -69,7 +69,7 @@ export interface RegistryFunctionProps {
    *
    * @default - no authentication
    */
-  readonly signingKey?: TokenSigningKey;
+  readonly signingKey?: ITokenSigner;
   /**
    * The garbage-collection grace period (`GC_GRACE_SECONDS`): nothing touched more recently is
    * collected. Keep it above the upload session TTL (24 h).

@@ -12,6 +12,20 @@ export interface TokenSigningKeyProps {
    * @default RemovalPolicy.RETAIN
    */
   readonly removalPolicy?: RemovalPolicy;
+  /**
+   * Make it a multi-region primary key, so replica stacks can hold replica keys (same key material
+   * and key ID, another region) and sign tokens that verify everywhere. Cannot be changed after the
+   * key is created: turning it on replaces the key.
+   *
+   * @default false
+   */
+  readonly multiRegion?: boolean;
+}
+
+/** What a function needs to sign tokens: the key ARN (SIGNING_KEY_ID) and the grant. */
+export interface ITokenSigner {
+  readonly keyArn: string;
+  grantSign(grantee: iam.IGrantable): iam.Grant;
 }
 
 /**
@@ -20,7 +34,7 @@ export interface TokenSigningKeyProps {
  * instance to verify. Asymmetric keys have no automatic rotation; rotation means a new key (the
  * token header carries a kid so a verifier can tell keys apart).
  */
-export class TokenSigningKey extends Construct {
+export class TokenSigningKey extends Construct implements ITokenSigner {
   /** The only KMS actions the functions need. */
   static readonly SIGNER_ACTIONS: readonly string[] = ['kms:Sign', 'kms:GetPublicKey'];
 
@@ -34,6 +48,7 @@ export class TokenSigningKey extends Construct {
       keySpec: kms.KeySpec.ECC_NIST_P256,
       keyUsage: kms.KeyUsage.SIGN_VERIFY,
       removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
+      ...(props.multiRegion ? { multiRegion: true } : {}),
     });
     // Aliases are per account and region; the stack name keeps two wharf stacks apart.
     this.alias = this.key.addAlias(`alias/${Stack.of(this).stackName}/token-signing`);
@@ -50,6 +65,58 @@ export class TokenSigningKey extends Construct {
       grantee,
       actions: [...TokenSigningKey.SIGNER_ACTIONS],
       resourceArns: [this.key.keyArn],
+    });
+  }
+}
+
+export interface ReplicaSigningKeyProps {
+  /** ARN of the multi-region primary key (a {@link TokenSigningKey} with multiRegion). */
+  readonly primaryKeyArn: string;
+  /** @default RemovalPolicy.RETAIN */
+  readonly removalPolicy?: RemovalPolicy;
+}
+
+/**
+ * A replica (AWS::KMS::ReplicaKey) of the multi-region token signing key in another region: the
+ * same key material, so a token signed in any region verifies in all of them, and the functions of
+ * that region sign without a cross-region call. Its key policy is the KMS default (the account
+ * administers it through IAM); the functions get kms:Sign/GetPublicKey by their own role policies.
+ */
+export class ReplicaSigningKey extends Construct implements ITokenSigner {
+  readonly key: kms.CfnReplicaKey;
+
+  constructor(scope: Construct, id: string, props: ReplicaSigningKeyProps) {
+    super(scope, id);
+    const stack = Stack.of(this);
+    this.key = new kms.CfnReplicaKey(this, 'Key', {
+      primaryKeyArn: props.primaryKeyArn,
+      description: 'wharf: signs registry access tokens (ES256), replica of the primary region key',
+      keyPolicy: new iam.PolicyDocument({
+        statements: [
+          new iam.PolicyStatement({
+            actions: ['kms:*'],
+            principals: [new iam.AccountRootPrincipal()],
+            resources: ['*'],
+          }),
+        ],
+      }),
+    });
+    this.key.applyRemovalPolicy(props.removalPolicy ?? RemovalPolicy.RETAIN);
+    new kms.CfnAlias(this, 'Alias', {
+      aliasName: `alias/${stack.stackName}/token-signing`,
+      targetKeyId: this.key.attrKeyId,
+    });
+  }
+
+  get keyArn(): string {
+    return this.key.attrArn;
+  }
+
+  grantSign(grantee: iam.IGrantable): iam.Grant {
+    return iam.Grant.addToPrincipal({
+      grantee,
+      actions: [...TokenSigningKey.SIGNER_ACTIONS],
+      resourceArns: [this.keyArn],
     });
   }
 }
