@@ -153,6 +153,14 @@ describe('KMS key', () => {
     expect(new KmsSigningKey({ client, keyId: await kms.createKey() }).kid).not.toBe(new KmsSigningKey({ client, keyId: arn }).kid);
   });
 
+  it('a multi-region key has one kid in every region (its ARNs differ only by region)', () => {
+    const arn = (region: string) => `arn:aws:kms:${region}:123456789012:key/mrk-1234abcd12ab34cd56ef1234567890ab`;
+    const kids = ['us-east-1', 'eu-west-1', 'ap-southeast-2'].map((region) => new KmsSigningKey({ client, keyId: arn(region) }).kid);
+    expect(new Set(kids).size).toBe(1);
+    expect(new KmsSigningKey({ client, keyId: 'mrk-1234abcd12ab34cd56ef1234567890ab' }).kid).toBe(kids[0]);
+    expect(new KmsSigningKey({ client, keyId: arn('us-east-1').replace('mrk-1234', 'mrk-9999') }).kid).not.toBe(kids[0]);
+  });
+
   it('an unknown key id fails with a clear error naming the key and the KMS error', async () => {
     const keyId = 'arn:aws:kms:us-east-1:111122223333:key/00000000-0000-0000-0000-000000000000';
     const key = new KmsSigningKey({ client, keyId });

@@ -24,8 +24,10 @@ export class KmsSigningKey implements SigningKey {
     if (!opts.keyId) throw new Error('KmsSigningKey needs a key id');
     this.#client = opts.client;
     this.#keyId = opts.keyId;
-    // Stable for the key's lifetime, and says nothing about the account it lives in.
-    this.kid = createHash('sha256').update(opts.keyId).digest().subarray(0, 12).toString('base64url');
+    // Stable for the key's lifetime, and says nothing about the account it lives in. The key id
+    // without its ARN prefix: a multi-region key (mrk-...) has the same kid in every region.
+    const bareId = opts.keyId.replace(/^arn:[^:]+:kms:[^:]*:[^:]*:key\//, '');
+    this.kid = createHash('sha256').update(bareId).digest().subarray(0, 12).toString('base64url');
   }
 
   async sign(data: Uint8Array): Promise<Uint8Array> {
