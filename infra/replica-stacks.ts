@@ -1,4 +1,5 @@
 import { Aws, CfnOutput, Fn, RemovalPolicy, Stack, type StackProps, Tags, Token, Validations } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
@@ -119,6 +120,15 @@ export class ReplicaRegistryStack extends Stack {
     for (const fn of [this.registry.function, this.iamLogin.function]) {
       for (const [key, value] of Object.entries(regionEnvironment)) fn.addEnvironment(key, value);
     }
+
+    // Read-through on a miss (functions/regions/replica-metadata-store.ts): manifests, tags and
+    // blob links not replicated yet are read from the primary region's replica of the same table.
+    this.registry.function.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['dynamodb:GetItem'],
+        resources: [Stack.of(this).formatArn({ service: 'dynamodb', region: primary.region, resource: 'table', resourceName: names.tableName })],
+      }),
+    );
 
     // Known regions give a literal partition (arn:aws:...); cdk-nag writes an unresolved one as <AWS::Partition>.
     const partition = Token.isUnresolved(this.partition) ? '<AWS::Partition>' : this.partition;

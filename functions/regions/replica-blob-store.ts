@@ -71,11 +71,11 @@ export class ReplicaBlobStore implements BlobStore {
     return (await this.source(digest)).read(digest, range);
   }
 
-  put(): Promise<BlobInfo> {
+  put(_digest: Digest, _body: ByteStream, _size?: number): Promise<BlobInfo> {
     return Promise.reject(new ReplicaReadOnlyError());
   }
 
-  startUpload(): Promise<UploadCursor> {
+  startUpload(_uploadId: string): Promise<UploadCursor> {
     return Promise.reject(new ReplicaReadOnlyError());
   }
 

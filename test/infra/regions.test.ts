@@ -368,11 +368,15 @@ describe('several regions: primary us-east-1, replicas eu-west-1 and ap-southeas
       });
     });
 
-    it('may read both buckets, read and write its table replica and sign with its key: nothing more', () => {
+    it('may read both buckets, read and write its table replica, read items of the primary table and sign with its key: nothing more', () => {
       const fn = registryFunction(t);
       const statements = roleStatements(t, fn);
       const tableArn = `arn:aws:dynamodb:${region}:${ACCOUNT}:table/${TABLE}`;
       expect(actionsOn(statements, tableArn)).toEqual([...MetadataTable.ITEM_ACTIONS].sort());
+      // The read-through on a miss: single items of the primary region's replica, nothing else there.
+      expect(actionsOn(statements, `arn:aws:dynamodb:${PRIMARY}:${ACCOUNT}:table/${TABLE}`)).toEqual(['dynamodb:GetItem']);
+      // The read-through on a miss: single items of the primary region's replica, nothing else there.
+      expect(actionsOn(statements, `arn:aws:dynamodb:${PRIMARY}:${ACCOUNT}:table/${TABLE}`)).toEqual(['dynamodb:GetItem']);
       for (const b of [bucketIn(region), bucketIn(PRIMARY)]) {
         expect(actionsOn(statements, `arn:aws:s3:::${b}/*`)).toEqual(['s3:GetObject']);
         expect(actionsOn(statements, `arn:aws:s3:::${b}`)).toEqual(['s3:ListBucket']);

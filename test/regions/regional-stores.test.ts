@@ -13,7 +13,7 @@ import { loadConfig } from '../../functions/config.js';
 import { ReplicaBlobStore } from '../../functions/regions/replica-blob-store.js';
 import { ReplicatedDeletesBlobStore } from '../../functions/regions/replicated-deletes.js';
 import { FsBlobStore } from '../../functions/storage/fs/blob-store.js';
-import type { Digest } from '../../functions/storage/types.js';
+import type { BlobStore, Digest } from '../../functions/storage/types.js';
 import { digestOf, readAll } from '../support/store-fixtures.js';
 
 /** A real store that counts its stat calls and can be made unreachable. */
@@ -46,7 +46,7 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-async function putIn(store: FsBlobStore, data: Buffer): Promise<Digest> {
+async function putIn(store: BlobStore, data: Buffer): Promise<Digest> {
   const digest = digestOf(data);
   await store.put(digest, [data], data.length);
   return digest;
