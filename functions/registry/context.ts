@@ -23,6 +23,12 @@ export interface RegistryConfig {
   policyCacheMs: number;
   /** Garbage collection's grace period (s): reading a link older than half of it touches it. */
   gcGraceSeconds: number;
+  /**
+   * The largest request body this deployment can take (a Lambda Function URL: see
+   * adapters/lambda/limits.ts), unset when unbounded. With it, upload sessions advertise chunk sizes
+   * under it, and a body declared larger is refused with 413 naming the limit and the ways around it.
+   */
+  requestBodyLimit?: number;
 }
 
 export const defaultRegistryConfig: RegistryConfig = {

@@ -8,6 +8,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { FUNCTION_URL_BODY_LIMIT } from '../../functions/adapters/lambda/limits.js';
 import { afterAll, describe, expect, it } from 'vitest';
 import { makeContainersEnv, type ContainersEnv } from '../support/containers-tools.js';
 import { makeImageLayout, readLayoutIndex, sha256, verifyLayoutBlobs } from '../support/oci-fixtures.js';
@@ -106,6 +107,40 @@ describe('npm run start:lambda (bundled handler behind a local Function URL)', {
     expect(await res.text()).toBe(
       '{"Message":"Request must be smaller than 6291456 bytes for the InvokeFunction operation"}',
     );
+  });
+
+  it('advertises chunk sizes under the body limit on POST and PATCH (OCI-Chunk-Min-Length, OCI-Chunk-Max-Length)', async () => {
+    const created = await fetch(`${server.url}/v2/lambda/advertised/blobs/uploads/`, { method: 'POST' });
+    await created.arrayBuffer();
+    expect(created.status).toBe(202);
+    expect(created.headers.get('oci-chunk-min-length')).toBe(String(4 * MiB));
+    expect(created.headers.get('oci-chunk-max-length')).toBe(String(4 * MiB));
+    const patched = await fetch(at(created.headers.get('location')), {
+      method: 'PATCH',
+      headers: { 'content-type': 'application/octet-stream', 'content-range': '0-9' },
+      body: randomBytes(10),
+    });
+    await patched.arrayBuffer();
+    expect(patched.status).toBe(202);
+    expect(patched.headers.get('oci-chunk-max-length')).toBe(String(4 * MiB));
+  });
+
+  it('a body that reaches the function but is over its limit gets 413 SIZE_INVALID naming the limit and the ways around it', async () => {
+    const location = await startUpload('lambda/over-limit');
+    // 4.45 MiB: the event still fits 6 MB, the body is over FUNCTION_URL_BODY_LIMIT.
+    const body = randomBytes(FUNCTION_URL_BODY_LIMIT + 1000);
+    const res = await fetch(location, {
+      method: 'PATCH',
+      headers: { 'content-type': 'application/octet-stream', 'content-range': `0-${body.length - 1}` },
+      body,
+    });
+    expect(res.status).toBe(413);
+    const error = ((await res.json()) as { errors: { code: string; message: string; detail: unknown }[] }).errors[0];
+    expect(error.code).toBe('SIZE_INVALID');
+    expect(error.detail).toEqual({ length: body.length, limit: FUNCTION_URL_BODY_LIMIT });
+    expect(error.message).toContain(String(FUNCTION_URL_BODY_LIMIT));
+    expect(error.message).toMatch(/chunks of at most 4194304 bytes/);
+    expect(error.message).toMatch(/wharf push.*wharf bridge/);
   });
 
   it('takes a 3 MiB monolithic upload and serves it back through the 307 to S3', async () => {

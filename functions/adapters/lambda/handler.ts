@@ -11,6 +11,7 @@ import { openAwsBackend } from '../../storage/aws-backend.js';
 import { replicaReadOnly } from '../../regions/read-only.js';
 import type { Backend } from '../../storage/backends.js';
 import { toFunctionUrlResult, toRegistryRequest } from './adapter.js';
+import { FUNCTION_URL_BODY_LIMIT } from './limits.js';
 import type { FunctionUrlEvent, FunctionUrlResult } from './events.js';
 import { runGcJob, type GcJobResult, type InvocationContext } from './gc-job.js';
 import { bodyBytes, requestMetrics } from './metrics.js';
@@ -132,7 +133,8 @@ async function buildDeployed(): Promise<FunctionUrlHandler> {
   const { blobs, meta, auth: store } = backend;
   const auth = await openAuth(config, store);
   const readOnly = replicaReadOnly(config);
-  return createFunctionUrlHandler(createRegistry({ blobs, meta, config: config.registry, auth, readOnly }), console.log, {
+  const registryConfig = { ...config.registry, requestBodyLimit: FUNCTION_URL_BODY_LIMIT };
+  return createFunctionUrlHandler(createRegistry({ blobs, meta, config: registryConfig, auth, readOnly }), console.log, {
     publicUrl: config.publicUrl,
     iamLoginOnly: config.auth.iamLoginOnly,
   });

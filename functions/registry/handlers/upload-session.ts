@@ -13,13 +13,45 @@ export function uploadLocation(name: string, id: string): string {
   return `/v2/${name}/blobs/uploads/${id}`;
 }
 
-export function uploadHeaders(name: string, session: Pick<UploadSession, 'id' | 'cursor'>): Record<string, string> {
+export function uploadHeaders(
+  name: string,
+  session: Pick<UploadSession, 'id' | 'cursor'>,
+  requestBodyLimit?: number,
+): Record<string, string> {
   return {
     location: uploadLocation(name, session.id),
     range: uploadRange(session.cursor.offset),
     'docker-upload-uuid': session.id,
     'content-length': '0',
+    ...(requestBodyLimit === undefined ? {} : chunkLengthHeaders(requestBodyLimit)),
   };
+}
+
+/**
+ * Chunk sizes a chunking client (regctl) can use where request bodies are bounded: the spec's
+ * OCI-Chunk-Min-Length (distribution-spec "Pushing a blob in chunks": clients send chunks at least
+ * this long, except the last), never above the limit, and the proposed OCI-Chunk-Max-Length.
+ */
+export const ADVERTISED_CHUNK_BYTES = 4 * 1024 * 1024;
+
+function chunkLengthHeaders(requestBodyLimit: number): Record<string, string> {
+  const chunk = String(Math.min(ADVERTISED_CHUNK_BYTES, requestBodyLimit));
+  return { 'oci-chunk-min-length': chunk, 'oci-chunk-max-length': chunk };
+}
+
+/**
+ * 413 for a body over what this deployment can take, with the limit and the two ways around it:
+ * chunks under the limit, or an upload straight to storage (wharf push / wharf bridge).
+ */
+export function bodyTooLarge(length: number, limit: number): RegistryError {
+  return new RegistryError(
+    'SIZE_INVALID',
+    `request body of ${length} bytes is over this endpoint's limit of ${limit} bytes (AWS Lambda): ` +
+      `send the blob in chunks of at most ${Math.min(ADVERTISED_CHUNK_BYTES, limit)} bytes (OCI-Chunk-Max-Length, e.g. regctl --blob-chunk), ` +
+      'or push with `wharf push` / through `wharf bridge`, which upload layers straight to storage',
+    { length, limit },
+    413,
+  );
 }
 
 export async function findSession(ctx: Context, name: string, id: string): Promise<UploadSession> {

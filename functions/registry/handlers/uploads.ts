@@ -20,13 +20,16 @@ import { isDigest } from '../oci/digest.js';
 import { isRepositoryName } from '../oci/reference.js';
 import { reserveBlob, retryLater } from './blob-reservation.js';
 import { requireDigest } from './blobs.js';
-import { findSession, rangeConflict, uploadHeaders, withLease, type Lease } from './upload-session.js';
+import { bodyTooLarge, findSession, rangeConflict, uploadHeaders, withLease, type Lease } from './upload-session.js';
 
 function contentLength(ctx: Context): number | undefined {
   const value = ctx.req.header('content-length');
   if (value === undefined) return undefined;
   if (!/^\d{1,15}$/.test(value.trim())) throw new RegistryError('SIZE_INVALID', 'invalid Content-Length');
-  return Number(value);
+  const length = Number(value);
+  const limit = ctx.deps.config.requestBodyLimit;
+  if (limit !== undefined && length > limit) throw bodyTooLarge(length, limit);
+  return length;
 }
 
 function blobCreated(name: string, digest: string): RegistryResponse {
@@ -110,7 +113,7 @@ async function openSession(ctx: Context, name: string): Promise<RegistryResponse
     expiresAt: createdAt + config.uploadSessionTtlSeconds * 1000,
   };
   await meta.createUpload(session);
-  return respond(202, uploadHeaders(name, session));
+  return respond(202, uploadHeaders(name, session, config.requestBodyLimit));
 }
 
 /**
@@ -153,7 +156,7 @@ export async function patchBlobData(ctx: Context, name: string, id: string): Pro
   const session = await findSession(ctx, name, id);
   const expected = expectedChunk(ctx, session.cursor.offset, session);
   const updated = await withLease(ctx, session, (lease) => appendBody(ctx, name, id, lease, expected));
-  return respond(202, uploadHeaders(name, updated));
+  return respond(202, uploadHeaders(name, updated, ctx.deps.config.requestBodyLimit));
 }
 
 /** PUT /v2/<name>/blobs/uploads/<id>?digest= */
