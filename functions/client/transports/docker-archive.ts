@@ -143,6 +143,8 @@ interface PendingImage {
  */
 export class DockerArchiveDestination implements ImageDestination {
   private readonly images: PendingImage[] = [];
+  /** compressed digest -> its uncompressed tar, so a layer shared by images is gunzipped once */
+  private readonly uncompressed = new Map<string, Promise<{ diffId: string; path: string }>>();
 
   private constructor(
     readonly file: string,
@@ -200,7 +202,8 @@ export class DockerArchiveDestination implements ImageDestination {
         const layerPaths: string[] = [];
         const diffIds: string[] = [];
         for (const layer of image.manifest.layers) {
-          const { diffId, path: source } = await this.uncompressedLayer(layer);
+          if (!this.uncompressed.has(layer.digest)) this.uncompressed.set(layer.digest, this.uncompressedLayer(layer));
+          const { diffId, path: source } = await this.uncompressed.get(layer.digest)!;
           const path = `${parseDigest(diffId).hex}/layer.tar`;
           if (!written.has(path)) await tar.addFile(path, source, (await stat(source)).size);
           written.add(path);
