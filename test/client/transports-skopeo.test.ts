@@ -1,7 +1,7 @@
 /**
  * Interop of the local transports with skopeo (containers/image): skopeo reads the oci-archive and
- * docker-archive files we write, and we read the ones skopeo writes. Skipped when skopeo is not
- * installed (the transports' own tests do not need it).
+ * docker-archive files we write, and we read the ones skopeo writes. A missing skopeo is a failure,
+ * never a skip (as in test/e2e; .ci/run installs it).
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -12,7 +12,7 @@ import { parseReference } from '../../functions/client/transports/reference.js';
 import type { ImageSource } from '../../functions/client/transports/types.js';
 import { makeContainersEnv, type ContainersEnv } from '../support/containers-tools.js';
 import { makeImageLayout, makeIndexLayout, readLayoutIndex, sha256, verifyLayoutBlobs, type ImageInfo } from '../support/oci-fixtures.js';
-import { which } from '../support/tools.js';
+import { requireTools } from '../support/tools.js';
 import { copyImage } from './copy-image.js';
 
 const open_ = (ref: string) => openLocalSource(parseReference(ref) as LocalReference);
@@ -25,12 +25,13 @@ async function blobBytes(src: ImageSource, digest: string): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
-describe.skipIf(!which('skopeo'))('local transports with skopeo', () => {
+describe('local transports with skopeo', () => {
   let env: ContainersEnv;
   let work: string;
   let layout: string;
   let image: ImageInfo;
   beforeAll(async () => {
+    requireTools('skopeo');
     env = await makeContainersEnv();
     work = await mkdtemp(join(tmpdir(), 'wharf-transports-skopeo-'));
     layout = join(work, 'layout');
