@@ -11,6 +11,9 @@ commands:
   public    PATTERN | --remove PATTERN | --list: repositories anyone may pull
   iam       map | unmap | list: IAM principals (CI roles) to grants, for wharf login
   login     REGISTRY: get a 12-hour password with your AWS credentials and log docker in
+  copy      SRC DST: copy an image (oci:DIR, oci-archive:FILE, docker-archive:FILE, docker://HOST/REPO:TAG)
+  push      SRC HOST/REPO:TAG: copy an image into a registry
+  pull      HOST/REPO:TAG DST: copy an image out of a registry
   gc        [--dry-run] [--grace SECONDS] [--no-retention]: apply retention, then collect garbage
   retention [--dry-run]: delete the tags and manifests the retention policies expire
   policy    set | remove | list: immutable tags and retention rules per repository pattern
@@ -29,6 +32,10 @@ async function main(argv: string[]): Promise<number> {
   switch (command) {
     case 'login':
       return (await import('./login.js')).runLogin(argv.slice(1));
+    case 'copy':
+    case 'push':
+    case 'pull':
+      return (await import('./copy.js')).runCopyCommand(command, argv.slice(1));
     case 'serve':
       await (await import('./serve.js')).serve();
       return -1; // keeps running until a signal

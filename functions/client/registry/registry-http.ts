@@ -1,0 +1,150 @@
+/**
+ * HTTP to one registry, as the `wharf` client speaks it: the Docker token protocol (a 401 challenge
+ * is answered by fetching a token from its realm, with Basic credentials when there are any, and the
+ * request is sent again), Basic auth where a registry asks for it, and retries with exponential
+ * backoff for what may pass (network errors, 429, 5xx). Requests with a one-shot body are not
+ * retried here: the copy engine retries the whole blob.
+ */
+import { parseChallenge } from './challenge.js';
+import type { Credentials } from './credentials.js';
+
+export interface RegistryHttpOptions {
+  /** `https://host` or `http://host` */
+  baseUrl: string;
+  credentials?: Credentials;
+  /** Attempts for a retryable request (default 4). */
+  attempts?: number;
+  /** First backoff in ms, doubled each attempt (default 250). */
+  backoffMs?: number;
+}
+
+export class RegistryHttpError extends Error {
+  override name = 'RegistryHttpError';
+  constructor(
+    readonly status: number,
+    readonly code: string | undefined,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+type Body = Uint8Array | AsyncIterable<Uint8Array> | undefined;
+
+export interface RegistryRequestInit {
+  method: string;
+  /** A path (`/v2/...`) or an absolute URL (an upload Location). */
+  url: string;
+  headers?: Record<string, string>;
+  body?: Body;
+  /** Statuses the caller handles itself (no error thrown). */
+  accept?: number[];
+}
+
+const RETRYABLE = new Set([408, 429, 500, 502, 503, 504]);
+
+export class RegistryHttp {
+  private authorization: string | undefined;
+  private readonly attempts: number;
+  private readonly backoffMs: number;
+
+  constructor(private readonly opts: RegistryHttpOptions) {
+    this.attempts = opts.attempts ?? 4;
+    this.backoffMs = opts.backoffMs ?? 250;
+  }
+
+  get baseUrl(): string {
+    return this.opts.baseUrl;
+  }
+
+  resolve(url: string): string {
+    return new URL(url, this.opts.baseUrl).toString();
+  }
+
+  async request(init: RegistryRequestInit): Promise<Response> {
+    const replayable = !(init.body && !(init.body instanceof Uint8Array));
+    for (let attempt = 1; ; attempt++) {
+      let response: Response;
+      try {
+        response = await this.send(init);
+        if (response.status === 401 && replayable && (await this.authenticate(response))) response = await this.send(init);
+      } catch (error) {
+        if (!replayable || attempt >= this.attempts) throw error;
+        await this.pause(attempt);
+        continue;
+      }
+      if (RETRYABLE.has(response.status) && replayable && attempt < this.attempts) {
+        await response.arrayBuffer().catch(() => undefined);
+        await this.pause(attempt, response.headers.get('retry-after'));
+        continue;
+      }
+      if (response.ok || response.status === 307 || init.accept?.includes(response.status)) return response;
+      throw await errorOf(init, response);
+    }
+  }
+
+  private send(init: RegistryRequestInit): Promise<Response> {
+    const headers: Record<string, string> = { ...init.headers };
+    if (this.authorization) headers.authorization = this.authorization;
+    return fetch(this.resolve(init.url), {
+      method: init.method,
+      headers,
+      body: init.body as BodyInit | undefined,
+      // A streamed body (AsyncIterable) needs half duplex in Node's fetch.
+      ...(init.body && !(init.body instanceof Uint8Array) ? { duplex: 'half' } : {}),
+      redirect: 'follow',
+    } as RequestInit);
+  }
+
+  /** Answers a 401 challenge; false when there is nothing more to try. */
+  private async authenticate(response: Response): Promise<boolean> {
+    await response.arrayBuffer().catch(() => undefined);
+    const challenge = parseChallenge(response.headers.get('www-authenticate'));
+    const { credentials } = this.opts;
+    const basic = credentials && `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`).toString('base64')}`;
+    if (!challenge) return false;
+    if (challenge.scheme === 'basic') {
+      if (!basic || this.authorization === basic) return false;
+      this.authorization = basic;
+      return true;
+    }
+    const realm = challenge.params.realm;
+    if (!realm) return false;
+    const url = new URL(realm);
+    if (challenge.params.service) url.searchParams.set('service', challenge.params.service);
+    for (const scope of (challenge.params.scope ?? '').split(' ').filter(Boolean)) url.searchParams.append('scope', scope);
+    const tokenResponse = await fetch(url, { headers: basic ? { authorization: basic } : {} });
+    if (!tokenResponse.ok) throw await errorOf({ method: 'GET', url: url.toString() }, tokenResponse);
+    const body = (await tokenResponse.json()) as { token?: string; access_token?: string };
+    const token = body.token ?? body.access_token;
+    if (!token) throw new RegistryHttpError(tokenResponse.status, undefined, `no token from ${url.origin}${url.pathname}`);
+    const bearer = `Bearer ${token}`;
+    if (bearer === this.authorization) return false;
+    this.authorization = bearer;
+    return true;
+  }
+
+  private pause(attempt: number, retryAfter?: string | null): Promise<void> {
+    const seconds = Number(retryAfter);
+    const ms = Number.isFinite(seconds) && seconds > 0 ? Math.min(seconds * 1000, 30_000) : this.backoffMs * 2 ** (attempt - 1);
+    return new Promise((resolve) => setTimeout(resolve, ms));
+  }
+}
+
+async function errorOf(init: Pick<RegistryRequestInit, 'method' | 'url'>, response: Response): Promise<RegistryHttpError> {
+  const text = await response.text().catch(() => '');
+  let code: string | undefined;
+  let message = text.slice(0, 300);
+  try {
+    const parsed = JSON.parse(text) as { errors?: { code?: string; message?: string }[] };
+    const first = parsed.errors?.[0];
+    if (first) {
+      code = first.code;
+      message = `${first.code}: ${first.message ?? ''}`;
+    }
+  } catch {
+    // not a spec error body
+  }
+  const where = init.url.startsWith('http') ? new URL(init.url).pathname : init.url;
+  return new RegistryHttpError(response.status, code, `${init.method} ${where.slice(0, 200)}: ${response.status} ${message}`.trim());
+}
