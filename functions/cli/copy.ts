@@ -64,7 +64,7 @@ export async function runCopyCommand(command: 'copy' | 'push' | 'pull', argv: st
   const jobs = Number(values.jobs ?? 4);
   const attempts = Number(values.retries ?? 4);
   if (!Number.isSafeInteger(jobs) || jobs < 1 || !Number.isSafeInteger(attempts) || attempts < 1) {
-    console.error(`wharf ${command}: --jobs and --retries take a positive integer`);
+    console.error(`wharf ${command}: --jobs and --retries take a positive integer\n${USAGE}`);
     return 2;
   }
   let src: TransportReference;
@@ -74,7 +74,11 @@ export async function runCopyCommand(command: 'copy' | 'push' | 'pull', argv: st
     src = parseReference(command === 'pull' ? `docker://${a.replace(/^docker:\/\//, '')}` : a);
     dst = parseReference(command === 'push' ? `docker://${b.replace(/^docker:\/\//, '')}` : b);
   } catch (error) {
-    console.error(`wharf ${command}: ${(error as Error).message}`);
+    console.error(`wharf ${command}: ${(error as Error).message}\n${USAGE}`);
+    return 2;
+  }
+  if (!isLocalReference(dst) && dst.digest && !dst.tag) {
+    console.error(`wharf ${command}: a destination needs a tag, not a digest\n${USAGE}`);
     return 2;
   }
   const tlsVerify = (side: Side) => (values[`${side}-tls-verify`] ?? values['tls-verify'] ?? 'true') !== 'false';
@@ -97,16 +101,14 @@ export async function runCopyCommand(command: 'copy' | 'push' | 'pull', argv: st
   const source = sourceTarget ? new RegistrySource(sourceTarget) : await openLocalSource(src as Exclude<typeof src, { transport: 'docker' }>);
   const destination =
     dst.transport === 'docker' ? new RegistryDestination(await target(dst, 'dest')) : await openLocalDestination(dst);
-  if (!isLocalReference(dst) && dst.digest && !dst.tag) {
-    console.error(`wharf ${command}: a destination needs a tag, not a digest`);
-    return 2;
-  }
   const mode = values.quiet ? 'quiet' : process.stderr.isTTY ? 'tty' : 'lines';
   const started = Date.now();
   const result = await copyImage(source, destination, {
     jobs,
     attempts,
     progress: createProgress(mode),
+    // The destination reference's own tag (what the progress log names the root as).
+    tag: (dst.transport === 'docker-archive' ? dst.ref : dst.tag) ?? '',
     ...(values.all && sourceTarget ? { referrers: (digest: string) => listReferrers(sourceTarget, digest) } : {}),
   });
   if (!values.quiet) {

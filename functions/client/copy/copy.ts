@@ -8,6 +8,7 @@
  */
 import { BlobVerificationError, type Descriptor, type ImageDestination, type ImageSource, type ManifestBytes } from '../transports/types.js';
 import { isIndexMediaType, type ImageManifest, type OciIndex } from '../transports/wire.js';
+import { isRetryable } from '../registry/registry-http.js';
 import type { Progress } from './progress.js';
 
 export interface CopyOptions {
@@ -38,14 +39,23 @@ export async function copyImage(source: ImageSource, destination: ImageDestinati
   const blobsDone = new Map<string, Promise<void>>();
   let running = 0;
   const queue: (() => void)[] = [];
+  /** Set once a blob has failed: the copy is lost, start no more blobs. */
+  let failure: unknown;
   const slot = async <T>(work: () => Promise<T>): Promise<T> => {
+    // A freed slot passes straight to the next waiter, so no newcomer slips in between: never
+    // more than `jobs` at once.
     if (running >= jobs) await new Promise<void>((resolve) => queue.push(resolve));
-    running++;
+    else running++;
     try {
+      if (failure !== undefined) throw failure;
       return await work();
+    } catch (error) {
+      failure ??= error;
+      throw error;
     } finally {
-      running--;
-      queue.shift()?.();
+      const next = queue.shift();
+      if (next) next();
+      else running--;
     }
   };
 
@@ -65,8 +75,9 @@ export async function copyImage(source: ImageSource, destination: ImageDestinati
             await destination.putBlob(desc, stream, (bytes) => progress?.blobBytes(desc.digest, bytes));
             break;
           } catch (error) {
-            // Wrong bytes from the source will not get better by asking again.
-            if (error instanceof BlobVerificationError || attempt >= attempts) throw error;
+            // Wrong bytes from the source will not get better by asking again, nor will a
+            // refusal (401, 403, 404...): only network errors, 429 and 5xx are worth a retry.
+            if (error instanceof BlobVerificationError || !isRetryable(error) || attempt >= attempts) throw error;
             progress?.blobBytes(desc.digest, 0);
             await new Promise((resolve) => setTimeout(resolve, backoff * 2 ** (attempt - 1)));
           }
@@ -106,6 +117,9 @@ export async function copyImage(source: ImageSource, destination: ImageDestinati
     progress?.finish();
     return result;
   } finally {
+    // After a failure, let the blobs in flight end (each cleans up after itself) before the
+    // source and the destination close under them.
+    await Promise.allSettled(blobsDone.values());
     await Promise.allSettled([source.close(), destination.close()]);
   }
 }

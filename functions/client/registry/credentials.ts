@@ -36,7 +36,10 @@ export async function credentialsFor(host: string, env: NodeJS.ProcessEnv = proc
     } catch {
       continue;
     }
-    for (const key of [host, `https://${host}`, `http://${host}`]) {
+    // docker login writes Docker Hub's credentials under its old index URL
+    const keys = [host, `https://${host}`, `http://${host}`];
+    if (host === 'docker.io') keys.push('https://index.docker.io/v1/', 'index.docker.io', 'registry-1.docker.io');
+    for (const key of keys) {
       const auth = parsed.auths?.[key]?.auth;
       if (auth) return parseCreds(Buffer.from(auth, 'base64').toString('utf8'));
     }

@@ -69,7 +69,9 @@ export class RegistryHttp {
         response = await this.send(init);
         if (response.status === 401 && replayable && (await this.authenticate(response))) response = await this.send(init);
       } catch (error) {
-        if (!replayable || attempt >= this.attempts) throw error;
+        // What the registry (or its token service) answered is final here, unless it may pass;
+        // asking again with wrong credentials only counts failed logins toward a lockout.
+        if (!replayable || attempt >= this.attempts || !isRetryable(error)) throw error;
         await this.pause(attempt);
         continue;
       }
@@ -96,8 +98,29 @@ export class RegistryHttp {
     } as RequestInit);
   }
 
-  /** Answers a 401 challenge; false when there is nothing more to try. */
-  private async authenticate(response: Response): Promise<boolean> {
+  /**
+   * Answers a 401 challenge; false when there is nothing more to try. Requests in parallel that
+   * meet the same challenge share one answer (one token request, one login attempt).
+   */
+  private authenticate(response: Response): Promise<boolean> {
+    const header = response.headers.get('www-authenticate') ?? '';
+    const key = `${this.authorization ?? ''}\n${header}`;
+    let pending = this.authenticating.get(key);
+    if (!pending) {
+      pending = this.answer(response).finally(() => this.authenticating.delete(key));
+      this.authenticating.set(key, pending);
+      return pending;
+    }
+    // The first one's answer (a new authorization) is ours to use too.
+    return response
+      .arrayBuffer()
+      .catch(() => undefined)
+      .then(() => pending);
+  }
+
+  private readonly authenticating = new Map<string, Promise<boolean>>();
+
+  private async answer(response: Response): Promise<boolean> {
     await response.arrayBuffer().catch(() => undefined);
     const challenge = parseChallenge(response.headers.get('www-authenticate'));
     const { credentials } = this.opts;
@@ -131,6 +154,13 @@ export class RegistryHttp {
   }
 }
 
+/** Network errors and the statuses that may pass (429, 5xx); not a refusal. */
+export function isRetryable(error: unknown): boolean {
+  return !(error instanceof RegistryHttpError) || RETRYABLE.has(error.status);
+}
+
+const STATUS_CODES: Record<number, string> = { 401: 'UNAUTHORIZED', 403: 'DENIED', 404: 'NOT_FOUND', 429: 'TOOMANYREQUESTS' };
+
 async function errorOf(init: Pick<RegistryRequestInit, 'method' | 'url'>, response: Response): Promise<RegistryHttpError> {
   const text = await response.text().catch(() => '');
   let code: string | undefined;
@@ -145,6 +175,12 @@ async function errorOf(init: Pick<RegistryRequestInit, 'method' | 'url'>, respon
   } catch {
     // not a spec error body
   }
+  // A HEAD answer has no body: name the error from its status, as the spec's codes would.
+  if (!code && STATUS_CODES[response.status]) {
+    code = STATUS_CODES[response.status];
+    message = message ? `${code}: ${message}` : code;
+  }
+  if (response.status === 401) message += ' (give credentials: --creds / --src-creds / --dest-creds USER:PASSWORD, or log in: wharf login, docker login)';
   const where = init.url.startsWith('http') ? new URL(init.url).pathname : init.url;
   return new RegistryHttpError(response.status, code, `${init.method} ${where.slice(0, 200)}: ${response.status} ${message}`.trim());
 }

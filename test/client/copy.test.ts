@@ -1,0 +1,424 @@
+/**
+ * `wharf copy | push | pull` end to end: the real command line (bin/wharf.js as a subprocess)
+ * against real registries started as child processes: `wharf serve` on the embedded backend, on the
+ * AWS backend (local S3 + DynamoDB), and `npm run start:lambda` (the bundled handler behind a local
+ * Function URL that refuses requests over 6 MB). skopeo checks interop; a missing skopeo is a
+ * failure, never a skip.
+ */
+import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openLocalDestination, openLocalSource, type LocalReference } from '../../functions/client/transports/local.js';
+import { parseReference } from '../../functions/client/transports/reference.js';
+import type { ImageSource } from '../../functions/client/transports/types.js';
+import { startAwsLocal, type AwsLocal } from '../support/aws-local.js';
+import { wharf, type Run } from '../support/cli.js';
+import { makeContainersEnv, type ContainersEnv } from '../support/containers-tools.js';
+import { makeImageLayout, makeIndexLayout, readLayoutIndex, sha256, verifyLayoutBlobs, type ImageInfo, type IndexInfo } from '../support/oci-fixtures.js';
+import { freePort, startRegistry, type RegistryServer } from '../support/registry-server.js';
+import { requireTools, setupOnce } from '../support/tools.js';
+import { copyImage } from './copy-image.js';
+
+const MiB = 1024 * 1024;
+const TEST_TIMEOUT = 120_000;
+
+let work: string;
+let ct: ContainersEnv;
+let counter = 0;
+/** one image, 3 small layers, in an OCI layout and as a docker-archive (docker save format) */
+let layout: string;
+let image: ImageInfo;
+let archive: string;
+/** the manifest the docker-archive presents (Docker schema 2, uncompressed layers) */
+let archived: { digest: string; layers: string[]; config: string };
+/** a 3-platform index */
+let multiLayout: string;
+let multi: IndexInfo;
+
+const json = (bytes: Uint8Array) => JSON.parse(Buffer.from(bytes).toString('utf8'));
+const source = (ref: string) => openLocalSource(parseReference(ref) as LocalReference);
+const path = (name: string) => join(work, `${name}-${++counter}`);
+
+setupOnce(async () => {
+  requireTools('skopeo');
+  work = await mkdtemp(join(tmpdir(), 'wharf-copy-'));
+  ct = await makeContainersEnv();
+  layout = join(work, 'layout');
+  image = await makeImageLayout(layout, { layers: 3, tag: 'v1', layerSizes: [200_000, 30_000, 1_000] });
+  archive = join(work, 'app.tar');
+  await copyImage(await source(`oci:${layout}:v1`), await openLocalDestination(parseReference(`docker-archive:${archive}:team/app:v1`) as LocalReference));
+  const src = await source(`docker-archive:${archive}`);
+  try {
+    const root = await src.root();
+    const m = json(root.bytes);
+    archived = { digest: root.digest, config: m.config.digest, layers: m.layers.map((l: { digest: string }) => l.digest) };
+  } finally {
+    await src.close();
+  }
+  multiLayout = join(work, 'multi');
+  multi = await makeIndexLayout(multiLayout, ['linux/amd64', 'linux/arm64', 'linux/arm/v7'], { tag: 'multi', layers: 2 });
+});
+
+afterAll(async () => {
+  await ct?.cleanup();
+  if (work) await rm(work, { recursive: true, force: true });
+}, 60_000);
+
+/** `wharf ARGS` with no docker config of the machine's (credentials only from what the test gives). */
+function cli(args: string[], env: Record<string, string> = {}): Promise<Run> {
+  return wharf({ DOCKER_CONFIG: join(work, 'no-docker-config'), ...env }, args);
+}
+
+function ok(run: Run, what: string): void {
+  expect(run.code, `${what}:\n${run.stdout}\n${run.stderr}`).toBe(0);
+}
+
+function failed(run: Run, what: string, message: RegExp): void {
+  expect(run.code, `${what} unexpectedly exited ${run.code}:\n${run.stdout}\n${run.stderr}`).not.toBe(0);
+  expect(run.code, `${what}:\n${run.stderr}`).not.toBe(2);
+  expect(run.stderr, what).toMatch(message);
+}
+
+async function readAll(src: ImageSource, digest: string): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of (await src.blob(digest)).stream) chunks.push(Buffer.from(c));
+  return Buffer.concat(chunks);
+}
+
+/** Every manifest and blob under the source's root, each checked against its digest; the digests. */
+async function walk(ref: string): Promise<{ root: string; manifests: string[]; blobs: string[] }> {
+  const src = await source(ref);
+  const manifests: string[] = [];
+  const blobs: string[] = [];
+  try {
+    const visit = async (bytes: Uint8Array, digest: string) => {
+      expect(sha256(Buffer.from(bytes))).toBe(digest);
+      manifests.push(digest);
+      const doc = json(bytes);
+      if (Array.isArray(doc.manifests)) {
+        for (const child of doc.manifests) await visit((await src.manifest(child.digest)).bytes, child.digest);
+      } else {
+        for (const d of [doc.config, ...doc.layers]) {
+          expect(sha256(await readAll(src, d.digest)), `blob ${d.digest}`).toBe(d.digest);
+          blobs.push(d.digest);
+        }
+      }
+    };
+    const root = await src.root();
+    await visit(root.bytes, root.digest);
+    return { root: root.digest, manifests, blobs };
+  } finally {
+    await src.close();
+  }
+}
+
+/** The tags of a repository as the registry lists them ([] when it does not know the repository). */
+async function tags(server: RegistryServer, repository: string, authorization?: string): Promise<string[]> {
+  const res = await fetch(`${server.url}/v2/${repository}/tags/list`, { headers: authorization ? { authorization } : {} });
+  if (res.status === 404) return [];
+  expect(res.status).toBe(200);
+  return ((await res.json()) as { tags?: string[] | null }).tags ?? [];
+}
+
+/** The round trips every backend must pass. */
+function roundTrips(name: string, start: () => Promise<RegistryServer>, stop: () => Promise<void> = async () => {}): void {
+  describe(`wharf push / pull / copy: ${name}`, { timeout: TEST_TIMEOUT }, () => {
+    let server: RegistryServer;
+    beforeAll(async () => {
+      server = await start();
+    }, 180_000);
+    afterAll(async () => {
+      await server?.close();
+      await stop();
+    }, 60_000);
+
+    it('pushes a docker-archive and pulls it back into oci: and docker-archive: with the same digests; skopeo pulls it too', async () => {
+      const ref = `${server.host}/team/app:v1`;
+      const pushed = await cli(['push', `docker-archive:${archive}`, ref, '--dest-tls-verify=false']);
+      ok(pushed, 'wharf push');
+      expect(pushed.stdout).toBe(`${archived.digest}\n`);
+
+      const dir = path('pulled-oci');
+      const pulled = await cli(['pull', ref, `oci:${dir}:v1`, '--src-tls-verify=false']);
+      ok(pulled, 'wharf pull oci:');
+      expect(pulled.stdout).toBe(`${archived.digest}\n`);
+      expect((await readLayoutIndex(dir)).manifests.map((m) => m.digest)).toEqual([archived.digest]);
+      expect((await verifyLayoutBlobs(dir)).sort()).toEqual([archived.digest, archived.config, ...archived.layers].sort());
+
+      const file = path('pulled-docker') + '.tar';
+      ok(await cli(['pull', `docker://${ref}`, `docker-archive:${file}:team/app:v1`, '--src-tls-verify=false']), 'wharf pull docker-archive:');
+      const back = await walk(`docker-archive:${file}:team/app:v1`);
+      expect(back.root).toBe(archived.digest);
+      expect(back.blobs).toEqual([archived.config, ...archived.layers]);
+
+      const bySkopeo = path('skopeo');
+      await ct.skopeo(['copy', '--retry-times', '0', '--src-tls-verify=false', '--preserve-digests', `docker://${ref}`, `oci:${bySkopeo}:v1`]);
+      expect((await readLayoutIndex(bySkopeo)).manifests.map((m) => m.digest)).toEqual([archived.digest]);
+      expect((await verifyLayoutBlobs(bySkopeo)).sort()).toEqual([archived.digest, archived.config, ...archived.layers].sort());
+    });
+
+    it('copies a 3-platform index in and back out to an oci-archive: the index, every child manifest and blob identical', async () => {
+      const ref = `docker://${server.host}/team/multi:m1`;
+      const pushed = await cli(['copy', `oci:${multiLayout}:multi`, ref, '--dest-tls-verify=false']);
+      ok(pushed, 'wharf copy to the registry');
+      expect(pushed.stdout).toBe(`${multi.indexDigest}\n`);
+      expect(pushed.stderr).toMatch(new RegExp(`copied ${multi.indexDigest}: 4 manifest\\(s\\), 9 blob\\(s\\)`));
+
+      const file = path('multi') + '.tar';
+      ok(await cli(['copy', ref, `oci-archive:${file}:m1`, '--src-tls-verify=false']), 'wharf copy from the registry');
+      const back = await walk(`oci-archive:${file}:m1`);
+      expect(back.root).toBe(multi.indexDigest);
+      expect(back.manifests).toEqual([multi.indexDigest, ...multi.images.map((i) => i.manifestDigest)]);
+      expect(back.blobs).toEqual(multi.images.flatMap((i) => i.blobDigests));
+
+      // and each child by digest
+      const arm = multi.images[1]!;
+      const child = path('child');
+      ok(await cli(['pull', `${server.host}/team/multi@${arm.manifestDigest}`, `oci:${child}:arm`, '--src-tls-verify=false']), 'pull a child');
+      expect((await verifyLayoutBlobs(child)).sort()).toEqual([arm.manifestDigest, ...arm.blobDigests].sort());
+    });
+  });
+}
+
+roundTrips('embedded backend', () => startRegistry());
+
+{
+  let aws: AwsLocal | undefined;
+  roundTrips(
+    'AWS backend (local S3 + DynamoDB)',
+    async () => {
+      aws = await startAwsLocal();
+      return startRegistry({
+        env: {
+          WHARF_BACKEND: 'aws',
+          TABLE_NAME: await aws.newTable(),
+          BUCKET_NAME: await aws.newBucket(),
+          AWS_REGION: 'us-east-1',
+          AWS_ACCESS_KEY_ID: 'test',
+          AWS_SECRET_ACCESS_KEY: 'test',
+          DYNAMODB_ENDPOINT: aws.dynamoEndpoint,
+          S3_ENDPOINT: aws.s3Endpoint,
+        },
+      });
+    },
+    async () => aws?.stop(),
+  );
+}
+
+describe('wharf copy on the embedded backend', { timeout: TEST_TIMEOUT }, () => {
+  let server: RegistryServer;
+  beforeAll(async () => {
+    server = await startRegistry();
+  }, 120_000);
+  afterAll(async () => server?.close(), 60_000);
+
+  it('without a TTY: one line per blob and a summary on stderr, the digest on stdout; --quiet: the digest only', async () => {
+    const ref = `${server.host}/team/progress:v1`;
+    const run = await cli(['push', `oci:${layout}:v1`, ref, '--dest-tls-verify=false']);
+    ok(run, 'push');
+    expect(run.stdout).toBe(`${image.manifestDigest}\n`);
+    const lines = run.stderr.trimEnd().split('\n');
+    for (const d of image.blobDigests) expect(lines.filter((l) => l.startsWith(`blob ${d} `) && l.endsWith(' copied'))).toHaveLength(1);
+    expect(lines.filter((l) => l.startsWith('blob '))).toHaveLength(image.blobDigests.length);
+    expect(lines).toContain(`manifest ${image.manifestDigest} as v1`);
+    expect(lines.at(-1)).toMatch(new RegExp(`^copied ${image.manifestDigest}: 1 manifest\\(s\\), 4 blob\\(s\\) \\([\\d.]+ MiB\\), 0 already there, in [\\d.]+ s$`));
+    expect(run.stderr).not.toMatch(/\x1b\[/);
+
+    const again = await cli(['push', `oci:${layout}:v1`, `${server.host}/team/progress:v2`, '--dest-tls-verify=false', '--quiet']);
+    ok(again, 'push --quiet');
+    expect(again.stdout).toBe(`${image.manifestDigest}\n`);
+    expect(again.stderr).toBe('');
+    expect(await tags(server, 'team/progress')).toEqual(['v1', 'v2']);
+  });
+
+  it('bad command lines exit 2 with the usage', async () => {
+    const cases: [string[], RegExp][] = [
+      [['copy'], /needs two arguments/],
+      [['push', `oci:${layout}:v1`], /needs two arguments/],
+      [['pull', 'a', 'b', 'c'], /needs two arguments/],
+      [['copy', '--bogus', 'oci:a', 'oci:b'], /bogus/],
+      [['copy', '--jobs', '0', 'oci:a', 'oci:b'], /--jobs/],
+      [['copy', '--retries', 'x', 'oci:a', 'oci:b'], /--retries/],
+      [['copy', 'nope:a', 'oci:b'], /unknown transport/],
+      [['push', `oci:${layout}:v1`, 'Bad/Repo:v1'], /invalid image reference/],
+      [['pull', `${server.host}/team/app:v1`, 'oci'], /invalid image reference/],
+      [['copy', `oci:${layout}:v1`, `docker://${server.host}/team/app@sha256:${'a'.repeat(64)}`], /needs a tag/],
+    ];
+    const runs = await Promise.all(cases.map(([args]) => cli(args)));
+    runs.forEach((run, i) => {
+      const [args, message] = cases[i]!;
+      expect(run.code, `${args.join(' ')}\n${run.stderr}`).toBe(2);
+      expect(run.stderr, args.join(' ')).toMatch(message);
+      expect(run.stderr, args.join(' ')).toMatch(/usage: wharf copy \[options\] SRC DST/);
+      expect(run.stdout).toBe('');
+    });
+    const help = await cli(['push', '--help']);
+    ok(help, 'push --help');
+    expect(help.stdout).toMatch(/^usage: wharf copy/);
+  });
+
+  it('a corrupt blob in the source fails the copy naming its digest, and nothing is tagged', async () => {
+    const dir = path('corrupt');
+    const img = await makeImageLayout(dir, { layers: 3, tag: 'v1', layerSizes: [100_000, 2_000, 3_000] });
+    const bad = img.layers[1]!.digest;
+    const file = join(dir, 'blobs', 'sha256', bad.slice('sha256:'.length));
+    const bytes = await readFile(file);
+    bytes[bytes.length - 100] ^= 0xff;
+    await chmod(file, 0o644);
+    await writeFile(file, bytes);
+
+    const run = await cli(['push', `oci:${dir}:v1`, `${server.host}/team/corrupt:v1`, '--dest-tls-verify=false', '--retries', '2']);
+    failed(run, 'push of a corrupt layout', new RegExp(bad));
+    expect(run.stdout).toBe('');
+    expect(await tags(server, 'team/corrupt')).toEqual([]);
+    const manifest = await fetch(`${server.url}/v2/team/corrupt/manifests/v1`, { method: 'HEAD' });
+    expect(manifest.status).toBe(404);
+    const blob = await fetch(`${server.url}/v2/team/corrupt/blobs/${bad}`, { method: 'HEAD' });
+    expect(blob.status).toBe(404);
+
+    // and into a local destination: nothing written either
+    const out = path('corrupt-out');
+    failed(await cli(['copy', `oci:${dir}:v1`, `oci:${out}:v1`]), 'copy of a corrupt layout to oci:', new RegExp(bad));
+    await expect(readFile(join(out, 'index.json'))).rejects.toThrow(/ENOENT/);
+  });
+
+  it('a registry that is not there: a non-zero exit naming it, after the retries', async () => {
+    const port = await freePort();
+    const run = await cli(['push', `oci:${layout}:v1`, `127.0.0.1:${port}/team/app:v1`, '--dest-tls-verify=false', '--retries', '2']);
+    failed(run, 'push to nothing', new RegExp(`127\\.0\\.0\\.1:${port}|ECONNREFUSED|fetch failed`));
+  });
+});
+
+describe('an interrupted copy resumes', { timeout: TEST_TIMEOUT }, () => {
+  let server: RegistryServer;
+  beforeAll(async () => {
+    server = await startRegistry();
+  }, 120_000);
+  afterAll(async () => server?.close(), 60_000);
+
+  it('the server stops after the first blob: the copy fails; once it is back, the copy skips what is there and finishes', async () => {
+    const dir = path('resume');
+    const img = await makeImageLayout(dir, { layers: 8, tag: 'v1', layerSizes: Array(8).fill(2 * MiB) });
+    const ref = `${server.host}/team/resume:v1`;
+    const stored = /PUT \/v2\/team\/resume\/blobs\/uploads\/\S+ 201 /;
+    const copy = cli(['push', `oci:${dir}:v1`, ref, '--dest-tls-verify=false', '--jobs', '1', '--retries', '2']);
+    const before = server.logs().length;
+    const deadline = Date.now() + 60_000;
+    while (!stored.test(server.logs().slice(before)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    await server.stop();
+    const first = await copy;
+    failed(first, 'the interrupted copy', /ECONNREFUSED|fetch failed|other side closed|socket/i);
+    expect(first.stdout).toBe('');
+
+    await server.restart();
+    const heads = await Promise.all(img.blobDigests.map((d) => fetch(`${server.url}/v2/team/resume/blobs/${d}`, { method: 'HEAD' })));
+    const already = heads.filter((h) => h.status === 200).length;
+    expect(already).toBeGreaterThanOrEqual(1);
+    expect(already).toBeLessThan(img.blobDigests.length);
+    expect(await tags(server, 'team/resume')).toEqual([]);
+
+    const second = await cli(['push', `oci:${dir}:v1`, ref, '--dest-tls-verify=false']);
+    ok(second, 'the resumed copy');
+    expect(second.stdout).toBe(`${img.manifestDigest}\n`);
+    expect(second.stderr).toMatch(new RegExp(`, ${img.blobDigests.length - already} blob\\(s\\) \\([\\d.]+ MiB\\), ${already} already there, in `));
+    expect(second.stderr.split('\n').filter((l) => l.endsWith(' already there'))).toHaveLength(already);
+
+    const out = path('resumed');
+    ok(await cli(['pull', ref, `oci:${out}:v1`, '--src-tls-verify=false']), 'pull');
+    expect((await verifyLayoutBlobs(out)).sort()).toEqual([img.manifestDigest, ...img.blobDigests].sort());
+    expect((await readLayoutIndex(out)).manifests.map((m) => m.digest)).toEqual([img.manifestDigest]);
+  });
+});
+
+describe('credentials', { timeout: TEST_TIMEOUT }, () => {
+  let server: RegistryServer;
+  beforeAll(async () => {
+    server = await startRegistry();
+    const env = { DATA_DIR: server.dataDir };
+    ok(await wharf(env, ['users', 'add', 'alice', '--password-stdin'], 'alice-correct-horse\n'), 'users add');
+    ok(await wharf(env, ['grant', 'alice', 'team/*', 'pull,push']), 'grant');
+    // the server caches "are there principals?" for a second
+    const deadline = Date.now() + 5000;
+    for (;;) {
+      const res = await fetch(`${server.url}/v2/`);
+      await res.arrayBuffer();
+      if (res.status === 401) break;
+      if (Date.now() > deadline) throw new Error(`GET /v2/ still answers ${res.status}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }, 120_000);
+  afterAll(async () => server?.close(), 60_000);
+
+  it('--dest-creds and --src-creds work; without credentials: UNAUTHORIZED and a non-zero exit', async () => {
+    const ref = `${server.host}/team/private:v1`;
+    const refused = await cli(['push', `oci:${layout}:v1`, ref, '--dest-tls-verify=false']);
+    failed(refused, 'push without credentials', /UNAUTHORIZED/);
+    expect(refused.stdout).toBe('');
+    const wrong = await cli(['push', `oci:${layout}:v1`, ref, '--dest-tls-verify=false', '--dest-creds', 'alice:wrong']);
+    failed(wrong, 'push with a wrong password', /UNAUTHORIZED/);
+
+    const pushed = await cli(['push', `oci:${layout}:v1`, ref, '--dest-tls-verify=false', '--dest-creds', 'alice:alice-correct-horse']);
+    ok(pushed, 'push with --dest-creds');
+    expect(pushed.stdout).toBe(`${image.manifestDigest}\n`);
+
+    failed(await cli(['pull', ref, `oci:${path('nocreds')}:v1`, '--src-tls-verify=false']), 'pull without credentials', /UNAUTHORIZED/);
+    const out = path('creds');
+    ok(await cli(['pull', ref, `oci:${out}:v1`, '--tls-verify=false', '--creds', 'alice:alice-correct-horse']), 'pull with --creds');
+    expect((await verifyLayoutBlobs(out)).sort()).toEqual([image.manifestDigest, ...image.blobDigests].sort());
+  });
+
+  it('credentials from REGISTRY_AUTH_FILE', async () => {
+    const authFile = join(work, 'auth.json');
+    await writeFile(authFile, JSON.stringify({ auths: { [server.host]: { auth: Buffer.from('alice:alice-correct-horse').toString('base64') } } }));
+    const ref = `${server.host}/team/authfile:v1`;
+    const pushed = await cli(['push', `docker-archive:${archive}`, ref, '--dest-tls-verify=false'], { REGISTRY_AUTH_FILE: authFile });
+    ok(pushed, 'push with REGISTRY_AUTH_FILE');
+    expect(pushed.stdout).toBe(`${archived.digest}\n`);
+    const out = path('authfile');
+    ok(await cli(['pull', ref, `oci:${out}:v1`, '--src-tls-verify=false'], { REGISTRY_AUTH_FILE: authFile }), 'pull with REGISTRY_AUTH_FILE');
+    expect((await readLayoutIndex(out)).manifests.map((m) => m.digest)).toEqual([archived.digest]);
+  });
+});
+
+describe('npm run start:lambda (a Function URL that refuses requests over 6 MB)', { timeout: 300_000 }, () => {
+  let server: RegistryServer;
+  let big: ImageInfo;
+  let bigLayout: string;
+  beforeAll(async () => {
+    const bundle = await mkdtemp(join(tmpdir(), 'wharf-copy-lambda-'));
+    server = await startRegistry({
+      command: [process.execPath, '--import', 'tsx', join('scripts', 'start-lambda.ts')],
+      env: { LAMBDA_BUNDLE_DIR: join(bundle, 'bundle'), IAM_LOGIN_PORT: String(await freePort()) },
+      readyTimeoutMs: 150_000,
+    });
+    bigLayout = path('big');
+    big = await makeImageLayout(bigLayout, { layers: 2, tag: 'v1', layerSizes: [20 * MiB, 10_000] });
+  }, 240_000);
+  afterAll(async () => server?.close(), 60_000);
+
+  it('wharf push sends a 20 MiB layer in chunks of the advertised 4 MiB; wharf pull gives it back identical', async () => {
+    expect(big.layers[0]!.size).toBeGreaterThan(20 * MiB);
+    const ref = `${server.host}/lambda/big:v1`;
+    const logStart = server.logs().length;
+    const pushed = await cli(['push', `oci:${bigLayout}:v1`, ref, '--dest-tls-verify=false']);
+    ok(pushed, 'wharf push to the Lambda');
+    expect(pushed.stdout).toBe(`${big.manifestDigest}\n`);
+    const patches = server.logs().slice(logStart).match(/PATCH \/v2\/lambda\/big\/blobs\/uploads\/\S+ -> 202/g) ?? [];
+    expect(patches.length).toBe(Math.ceil(big.layers[0]!.size / (4 * MiB)));
+
+    const out = path('big-pulled');
+    ok(await cli(['pull', ref, `oci:${out}:v1`, '--src-tls-verify=false']), 'wharf pull from the Lambda');
+    expect((await verifyLayoutBlobs(out)).sort()).toEqual([big.manifestDigest, ...big.blobDigests].sort());
+    expect((await readLayoutIndex(out)).manifests.map((m) => m.digest)).toEqual([big.manifestDigest]);
+  });
+
+  it('skopeo copy of the same image fails there (413): the chunking is what makes it work', async () => {
+    const res = await ct.skopeo(
+      ['copy', '--retry-times', '0', '--dest-tls-verify=false', `oci:${bigLayout}:v1`, `docker://${server.host}/lambda/by-skopeo:v1`],
+      { check: false },
+    );
+    expect(res.code, res.stderr).not.toBe(0);
+    expect(res.stderr).toMatch(/413|Request Entity Too Large|smaller than 6291456/);
+  });
+});
