@@ -16,8 +16,8 @@ import { startAwsLocal, type AwsLocal } from '../support/aws-local.js';
 import { wharf, type Run } from '../support/cli.js';
 import { makeContainersEnv, type ContainersEnv } from '../support/containers-tools.js';
 import { makeImageLayout, makeIndexLayout, readLayoutIndex, sha256, verifyLayoutBlobs, type ImageInfo, type IndexInfo } from '../support/oci-fixtures.js';
-import { freePort, startRegistry, type RegistryServer } from '../support/registry-server.js';
-import { requireTools, setupOnce } from '../support/tools.js';
+import { freePort, REPO_ROOT, startRegistry, type RegistryServer } from '../support/registry-server.js';
+import { requireTools, run as runTool, setupOnce } from '../support/tools.js';
 import { copyImage } from './copy-image.js';
 
 const MiB = 1024 * 1024;
@@ -232,6 +232,27 @@ describe('wharf copy on the embedded backend', { timeout: TEST_TIMEOUT }, () => 
     expect(await tags(server, 'team/progress')).toEqual(['v1', 'v2']);
   });
 
+  it('on a terminal: the blobs in flight and a total, redrawn in place, then the summary', async () => {
+    requireTools('script');
+    const dir = path('tty');
+    const img = await makeImageLayout(dir, { layers: 3, tag: 'v1', layerSizes: [3 * MiB, 2 * MiB, 1000] });
+    const command = `${process.execPath} bin/wharf.js push oci:${dir}:v1 ${server.host}/team/tty:v1 --dest-tls-verify=false`;
+    const { PATH, HOME } = process.env;
+    const run = await runTool('script', ['-qec', command, '/dev/null'], {
+      cwd: REPO_ROOT,
+      env: { PATH, HOME, DOCKER_CONFIG: join(work, 'no-docker-config'), TERM: 'xterm' },
+    });
+    const out = run.stdout;
+    expect(out).toContain('\x1b[2K');
+    expect(out).toMatch(/\x1b\[\d+F/);
+    expect(out).toMatch(/total [\d.]+ MiB \/ [\d.]+ MiB/);
+    expect(out).not.toMatch(/^blob sha256:/m);
+    const total = (img.layers.reduce((n, l) => n + l.size, 0) + img.configSize) / MiB;
+    expect(out).toContain(`total ${total.toFixed(1)} MiB / ${total.toFixed(1)} MiB`);
+    expect(out).toMatch(new RegExp(`copied ${img.manifestDigest}: 1 manifest\\(s\\), 4 blob\\(s\\)`));
+    expect(out).toContain(`${img.manifestDigest}\r\n`);
+  });
+
   it('bad command lines exit 2 with the usage', async () => {
     const cases: [string[], RegExp][] = [
       [['copy'], /needs two arguments/],
@@ -283,10 +304,67 @@ describe('wharf copy on the embedded backend', { timeout: TEST_TIMEOUT }, () => 
     await expect(readFile(join(out, 'index.json'))).rejects.toThrow(/ENOENT/);
   });
 
+  it('registry to registry: --all also copies the referrers (a signature) of the image; without it, only the image', async () => {
+    ok(await cli(['push', `oci:${layout}:v1`, `${server.host}/team/signed:v1`, '--dest-tls-verify=false', '--quiet']), 'push');
+    // a signature-like artifact referring to the image, pushed straight over the API
+    const upload = async (repo: string, bytes: Buffer): Promise<string> => {
+      const digest = sha256(bytes);
+      const started = await fetch(`${server.url}/v2/${repo}/blobs/uploads/`, { method: 'POST' });
+      await started.arrayBuffer();
+      const url = new URL(started.headers.get('location')!, server.url);
+      url.searchParams.set('digest', digest);
+      const put = await fetch(url, { method: 'PUT', headers: { 'content-type': 'application/octet-stream' }, body: new Uint8Array(bytes) });
+      await put.arrayBuffer();
+      expect(put.status).toBe(201);
+      return digest;
+    };
+    const empty = Buffer.from('{}');
+    const signature = Buffer.from('not really a signature');
+    const artifact = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: 'application/vnd.oci.image.manifest.v1+json',
+        artifactType: 'application/vnd.example.signature',
+        config: { mediaType: 'application/vnd.oci.empty.v1+json', digest: await upload('team/signed', empty), size: empty.length },
+        layers: [{ mediaType: 'application/octet-stream', digest: await upload('team/signed', signature), size: signature.length }],
+        subject: { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: image.manifestDigest, size: image.manifestSize },
+      }),
+    );
+    const artifactDigest = sha256(artifact);
+    const put = await fetch(`${server.url}/v2/team/signed/manifests/${artifactDigest}`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/vnd.oci.image.manifest.v1+json' },
+      body: new Uint8Array(artifact),
+    });
+    await put.arrayBuffer();
+    expect(put.status).toBe(201);
+
+    const referrers = async (repo: string) => {
+      const res = await fetch(`${server.url}/v2/${repo}/referrers/${image.manifestDigest}`);
+      expect(res.status).toBe(200);
+      return ((await res.json()) as { manifests: { digest: string }[] }).manifests.map((m) => m.digest);
+    };
+    expect(await referrers('team/signed')).toEqual([artifactDigest]);
+
+    const all = await cli(['copy', '--all', '--tls-verify=false', `docker://${server.host}/team/signed:v1`, `docker://${server.host}/team/signed-all:v1`]);
+    ok(all, 'copy --all');
+    expect(all.stdout).toBe(`${image.manifestDigest}\n`);
+    expect(all.stderr).toMatch(/: 2 manifest\(s\), 6 blob\(s\)/);
+    expect(await referrers('team/signed-all')).toEqual([artifactDigest]);
+    const sig = await fetch(`${server.url}/v2/team/signed-all/blobs/${sha256(signature)}`);
+    expect(Buffer.from(await sig.arrayBuffer()).equals(signature)).toBe(true);
+
+    ok(await cli(['copy', '--tls-verify=false', `docker://${server.host}/team/signed:v1`, `docker://${server.host}/team/signed-one:v1`]), 'copy');
+    expect(await referrers('team/signed-one')).toEqual([]);
+  });
+
   it('a registry that is not there: a non-zero exit naming it, after the retries', async () => {
     const port = await freePort();
     const run = await cli(['push', `oci:${layout}:v1`, `127.0.0.1:${port}/team/app:v1`, '--dest-tls-verify=false', '--retries', '2']);
-    failed(run, 'push to nothing', new RegExp(`127\\.0\\.0\\.1:${port}|ECONNREFUSED|fetch failed`));
+    failed(run, 'push to nothing', new RegExp(`^wharf: (HEAD|POST) http://127\\.0\\.0\\.1:${port}/v2/team/app/\\S+: fetch failed: ECONNREFUSED`, 'm'));
+    // a plain HTTP registry spoken to over TLS: the error says which option is missing
+    const tls = await cli(['pull', `${server.host}/team/progress:v1`, `oci:${path('tls')}`, '--retries', '1']);
+    failed(tls, 'pull over TLS from a plain HTTP registry', /fetch failed: .*--src-tls-verify=false/);
   });
 });
 
@@ -385,8 +463,9 @@ describe('npm run start:lambda (a Function URL that refuses requests over 6 MB)'
   let server: RegistryServer;
   let big: ImageInfo;
   let bigLayout: string;
+  let bundle: string | undefined;
   beforeAll(async () => {
-    const bundle = await mkdtemp(join(tmpdir(), 'wharf-copy-lambda-'));
+    bundle = await mkdtemp(join(tmpdir(), 'wharf-copy-lambda-'));
     server = await startRegistry({
       command: [process.execPath, '--import', 'tsx', join('scripts', 'start-lambda.ts')],
       env: { LAMBDA_BUNDLE_DIR: join(bundle, 'bundle'), IAM_LOGIN_PORT: String(await freePort()) },
@@ -395,7 +474,10 @@ describe('npm run start:lambda (a Function URL that refuses requests over 6 MB)'
     bigLayout = path('big');
     big = await makeImageLayout(bigLayout, { layers: 2, tag: 'v1', layerSizes: [20 * MiB, 10_000] });
   }, 240_000);
-  afterAll(async () => server?.close(), 60_000);
+  afterAll(async () => {
+    await server?.close();
+    if (bundle) await rm(bundle, { recursive: true, force: true });
+  }, 60_000);
 
   it('wharf push sends a 20 MiB layer in chunks of the advertised 4 MiB; wharf pull gives it back identical', async () => {
     expect(big.layers[0]!.size).toBeGreaterThan(20 * MiB);

@@ -8,7 +8,7 @@
  */
 import { BlobVerificationError, type Descriptor, type ImageDestination, type ImageSource, type ManifestBytes } from '../transports/types.js';
 import { isIndexMediaType, type ImageManifest, type OciIndex } from '../transports/wire.js';
-import { isRetryable } from '../registry/registry-http.js';
+import { isRefusal } from '../registry/registry-http.js';
 import type { Progress } from './progress.js';
 
 export interface CopyOptions {
@@ -76,8 +76,9 @@ export async function copyImage(source: ImageSource, destination: ImageDestinati
             break;
           } catch (error) {
             // Wrong bytes from the source will not get better by asking again, nor will a
-            // refusal (401, 403, 404...): only network errors, 429 and 5xx are worth a retry.
-            if (error instanceof BlobVerificationError || !isRetryable(error) || attempt >= attempts) throw error;
+            // refusal of the credentials or the access (401, 403): each try would count as a
+            // failed login. Anything else (a lost upload session, the network) gets a fresh upload.
+            if (error instanceof BlobVerificationError || isRefusal(error) || attempt >= attempts) throw error;
             progress?.blobBytes(desc.digest, 0);
             await new Promise((resolve) => setTimeout(resolve, backoff * 2 ** (attempt - 1)));
           }

@@ -29,7 +29,9 @@ export function createProgress(mode: 'tty' | 'lines' | 'quiet', out: NodeJS.Writ
     lastDraw = now;
     const lines = [...active].map(([d, b]) => `  ${short(d)}  ${mib(b.bytes)} / ${mib(b.size)}`);
     lines.push(`total ${mib(done)} / ${mib(total)}`);
-    out.write(`${drawn > 0 ? `\x1b[${drawn}F` : ''}${lines.map((l) => `\x1b[2K${l}`).join('\n')}\n`);
+    // Up to the first line drawn last time, redraw, and erase what is left below (fewer blobs in
+    // flight than last time leave lines that would otherwise stay on screen).
+    out.write(`${drawn > 0 ? `\x1b[${drawn}F` : ''}${lines.map((l) => `\x1b[2K${l}`).join('\n')}\n\x1b[J`);
     drawn = lines.length;
   };
   return {

@@ -85,10 +85,19 @@ export class RegistryHttp {
     }
   }
 
-  private send(init: RegistryRequestInit): Promise<Response> {
+  private async send(init: RegistryRequestInit): Promise<Response> {
     const headers: Record<string, string> = { ...init.headers };
     if (this.authorization) headers.authorization = this.authorization;
-    return fetch(this.resolve(init.url), {
+    const url = this.resolve(init.url);
+    try {
+      return await this.fetch(url, init, headers);
+    } catch (error) {
+      throw networkError(init.method, url, error);
+    }
+  }
+
+  private fetch(url: string, init: RegistryRequestInit, headers: Record<string, string>): Promise<Response> {
+    return fetch(url, {
       method: init.method,
       headers,
       body: init.body as BodyInit | undefined,
@@ -136,7 +145,9 @@ export class RegistryHttp {
     const url = new URL(realm);
     if (challenge.params.service) url.searchParams.set('service', challenge.params.service);
     for (const scope of (challenge.params.scope ?? '').split(' ').filter(Boolean)) url.searchParams.append('scope', scope);
-    const tokenResponse = await fetch(url, { headers: basic ? { authorization: basic } : {} });
+    const tokenResponse = await fetch(url, { headers: basic ? { authorization: basic } : {} }).catch((error: unknown) => {
+      throw networkError('GET', url.toString(), error);
+    });
     if (!tokenResponse.ok) throw await errorOf({ method: 'GET', url: url.toString() }, tokenResponse);
     const body = (await tokenResponse.json()) as { token?: string; access_token?: string };
     const token = body.token ?? body.access_token;
@@ -154,9 +165,25 @@ export class RegistryHttp {
   }
 }
 
+/** `fetch failed` says little: name the request and the cause (and the likely fix for TLS). */
+function networkError(method: string, url: string, error: unknown): Error {
+  const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+  const why = cause?.code ?? cause?.message?.split('\n')[0];
+  const { origin, pathname } = new URL(url);
+  const tls = url.startsWith('https:') && why && /SSL|TLS|EPROTO|wrong version/i.test(why)
+    ? ` (a plain HTTP registry? then say so: --tls-verify=false, --src-tls-verify=false or --dest-tls-verify=false)`
+    : '';
+  return new Error(`${method} ${origin}${pathname.slice(0, 200)}: ${(error as Error).message}${why ? `: ${why}` : ''}${tls}`, { cause: error });
+}
+
 /** Network errors and the statuses that may pass (429, 5xx); not a refusal. */
 export function isRetryable(error: unknown): boolean {
   return !(error instanceof RegistryHttpError) || RETRYABLE.has(error.status);
+}
+
+/** The registry refused the credentials or the access (401, 403): asking again changes nothing. */
+export function isRefusal(error: unknown): boolean {
+  return error instanceof RegistryHttpError && (error.status === 401 || error.status === 403);
 }
 
 const STATUS_CODES: Record<number, string> = { 401: 'UNAUTHORIZED', 403: 'DENIED', 404: 'NOT_FOUND', 429: 'TOOMANYREQUESTS' };
