@@ -8,6 +8,7 @@ import {
   ConflictError,
   DigestMismatchError,
   ImmutableTagError,
+  InvalidSignatureError,
   SizeMismatchError,
   StorageError,
   TooLargeError,
@@ -91,6 +92,7 @@ export function toRegistryError(error: unknown): RegistryError {
     });
   }
   if (isClientAbort(error)) return new RegistryError('BLOB_UPLOAD_INVALID', 'request body ended early', undefined, 400);
+  if (error instanceof InvalidSignatureError) return new RegistryError('DENIED', error.message);
   if (error instanceof StorageError) return new RegistryError('UNKNOWN', error.message);
   return new RegistryError('UNKNOWN');
 }

@@ -10,6 +10,7 @@ import { checkApiVersion } from './handlers/base.js';
 import { isRepositoryName } from './oci/reference.js';
 import { serveSignedBlob } from './handlers/blob-download.js';
 import { deleteBlob, getBlob, headBlob } from './handlers/blobs.js';
+import { abortDirectUpload, completeDirectUpload, getDirectUpload, receiveDirectPart, startDirectUpload } from './handlers/direct-uploads.js';
 import { listRepositories } from './handlers/catalog.js';
 import { deleteManifest, getManifest, putManifest } from './handlers/manifests.js';
 import { listReferrers } from './handlers/referrers.js';
@@ -100,6 +101,25 @@ export const routes: Route[] = [
     },
     access: uploadAccess,
   },
+  // The direct upload extension (handlers/direct-uploads.ts): a push's permissions.
+  {
+    operation: 'direct-upload',
+    pattern: new RegExp(`^/v2/${NAME}/_wharf/uploads/?$`),
+    hasName: true,
+    methods: { POST: (ctx, p) => startDirectUpload(ctx, p.name) },
+    access: uploadAccess,
+  },
+  {
+    operation: 'direct-upload-session',
+    pattern: new RegExp(`^/v2/${NAME}/_wharf/uploads/${SEGMENT}$`),
+    hasName: true,
+    methods: {
+      GET: (ctx, p) => getDirectUpload(ctx, p.name, p.reference),
+      PUT: (ctx, p) => completeDirectUpload(ctx, p.name, p.reference),
+      DELETE: (ctx, p) => abortDirectUpload(ctx, p.name, p.reference),
+    },
+    access: uploadAccess,
+  },
   {
     operation: 'blob',
     pattern: new RegExp(`^/v2/${NAME}/blobs/${SEGMENT}$`),
@@ -145,6 +165,13 @@ export const routes: Route[] = [
       GET: (ctx, p) => serveSignedBlob(ctx, p.reference, false),
       HEAD: (ctx, p) => serveSignedBlob(ctx, p.reference, true),
     },
+  },
+  {
+    // The embedded backend's part URLs: the signature is the authorisation, as for S3's.
+    operation: 'direct-part',
+    pattern: /^\/_wharf\/direct\/([0-9a-f-]{36}\/[1-9][0-9]{0,4})$/,
+    hasName: false,
+    methods: { PUT: (ctx, p) => receiveDirectPart(ctx, p.reference) },
   },
   // Access control (auth/): public routes, each checks credentials of its own kind.
   {

@@ -36,6 +36,9 @@ export class SizeMismatchError extends StorageError {
 export class ConflictError extends StorageError {}
 
 /** A manifest references blobs that are not linked into its repository. */
+/** A signed storage URL that is wrong or expired (the embedded backend's part URLs). */
+export class InvalidSignatureError extends StorageError {}
+
 export class MissingBlobsError extends StorageError {
   constructor(readonly digests: Digest[]) {
     super(`blobs not in repository: ${digests.join(', ')}`);
@@ -87,7 +90,48 @@ export interface ByteRange {
   end: number;
 }
 
+/**
+ * Direct uploads (the wharf extension, functions/registry/handlers/direct-uploads.ts): the client
+ * sends a blob's bytes straight to storage through URLs the store hands out, in `parts` pieces of
+ * `partSize` bytes (the last one shorter); the registry then verifies the digest and stores the blob.
+ */
+export interface DirectUploadPlan {
+  partSize: number;
+  parts: number;
+}
+
+export interface DirectPartUrl {
+  part: number;
+  method: 'PUT';
+  url: string;
+  /** Headers the client must send exactly (e.g. a signed checksum). */
+  headers: Record<string, string>;
+  offset: number;
+  length: number;
+}
+
+export interface DirectUploads {
+  /** Prepares an upload of `size` bytes that must hash to `digest`; `state` is kept in the session. */
+  start(uploadId: string, digest: Digest, size: number): Promise<{ plan: DirectUploadPlan; state: string }>;
+  partUrls(uploadId: string, state: string, parts: number[], opts: { expiresInSeconds: number; baseUrl: string }): Promise<DirectPartUrl[]>;
+  /**
+   * Verifies what was sent (size, then the digest: by a checksum the storage computed, or by
+   * reading it back) and makes it the blob `digest`. `etags` are the parts' answers (S3). On a
+   * mismatch throws DigestMismatchError/SizeMismatchError and keeps nothing.
+   */
+  complete(uploadId: string, state: string, digest: Digest, size: number, etags: Map<number, string>): Promise<BlobInfo>;
+  abort(uploadId: string, state: string): Promise<void>;
+  /**
+   * Where storage is this server (embedded backend): takes the body of a part URL, checking its
+   * signature (InvalidSignatureError) and the part's exact length.
+   */
+  receivePart?(uploadId: string, part: number, expires: string, signature: string, body: ByteStream, nowMs: number): Promise<{ etag: string }>;
+}
+
 export interface BlobStore {
+  /** Direct uploads to storage, where the store supports them. */
+  readonly direct?: DirectUploads;
+
   /** Size of the blob with this digest, or undefined when it is not stored. */
   stat(digest: Digest): Promise<BlobInfo | undefined>;
 

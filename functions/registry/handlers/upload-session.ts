@@ -53,12 +53,21 @@ export function bodyTooLarge(length: number, limit: number): RegistryError {
   );
 }
 
-export async function findSession(ctx: Context, name: string, id: string): Promise<UploadSession> {
+/**
+ * The upload session `id` of repository `name`, of the kind the route serves: a standard upload
+ * (chunks through the registry) or a direct one (handlers/direct-uploads.ts); either kind is
+ * unknown to the other's routes.
+ */
+export async function findSession(ctx: Context, name: string, id: string, kind: 'standard' | 'direct' = 'standard'): Promise<UploadSession> {
   // Ids are ours (UUIDs); anything else cannot be a session.
   const session = /^[0-9a-f-]{36}$/.test(id) ? await ctx.deps.meta.getUpload(name, id) : undefined;
-  if (!session) throw new RegistryError('BLOB_UPLOAD_UNKNOWN', undefined, { uuid: id.slice(0, 100) });
+  const isDirect = session?.cursor.state.startsWith(DIRECT_SESSION_PREFIX) ?? false;
+  if (!session || isDirect !== (kind === 'direct')) throw new RegistryError('BLOB_UPLOAD_UNKNOWN', undefined, { uuid: id.slice(0, 100) });
   return session;
 }
+
+/** The cursor state of a direct upload session starts with this. */
+export const DIRECT_SESSION_PREFIX = 'direct:';
 
 export function rangeConflict(session: UploadSession, message: string): RegistryError {
   return new RegistryError('BLOB_UPLOAD_INVALID', message, undefined, 416, uploadHeaders(session.repository, session));

@@ -55,7 +55,7 @@ export async function startBlobUpload(ctx: Context, name: string): Promise<Regis
  * all, but only for a caller who may pull every repository (we cannot tell which ones hold it). False: fall back to
  * an ordinary upload session, as the spec asks.
  */
-async function mountBlob(ctx: Context, name: string, digest: string, from: string | null): Promise<boolean> {
+export async function mountBlob(ctx: Context, name: string, digest: string, from: string | null): Promise<boolean> {
   const { meta, blobs } = ctx.deps;
   let size: number | undefined;
   // With access control, a mount reads only what the caller may pull, so it reveals nothing.

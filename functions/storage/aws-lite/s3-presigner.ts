@@ -10,6 +10,8 @@ export interface RequestPresigningArguments {
   /** Seconds the URL stays valid. Default 900. */
   expiresIn?: number;
   signingDate?: Date;
+  /** x-amz-* headers to keep as signed headers instead of moving them into the query. */
+  unhoistableHeaders?: Set<string>;
 }
 
 export function getSignedUrl(

@@ -154,7 +154,10 @@ export class S3Client {
   }
 
   /** @internal For s3-presigner.ts: a query-string signed URL for the command's request. */
-  async presign(command: Command<object, MetadataBearer>, opts: { expiresIn?: number; signingDate?: Date } = {}): Promise<string> {
+  async presign(
+    command: Command<object, MetadataBearer>,
+    opts: { expiresIn?: number; signingDate?: Date; unhoistableHeaders?: Set<string> } = {},
+  ): Promise<string> {
     const req = command.build();
     const { signer } = await this.signer();
     const http = this.address(req, await this.region());
@@ -164,6 +167,8 @@ export class S3Client {
       expiresIn: opts.expiresIn ?? 900,
       signingDate: opts.signingDate,
       unsignableHeaders: new Set(['content-type']),
+      // Headers the client must send as signed headers (a checksum S3 then enforces).
+      ...(opts.unhoistableHeaders ? { unhoistableHeaders: opts.unhoistableHeaders } : {}),
     });
     return `${signed.protocol}//${signed.hostname}${signed.port ? `:${signed.port}` : ''}${signed.path}${queryString(signed.query as Record<string, string>)}`;
   }
@@ -460,12 +465,17 @@ export interface HeadObjectCommandInput extends ConditionalInput {
   Range?: string;
   VersionId?: string;
   PartNumber?: number;
+  /** ENABLED: the response carries the checksum S3 stored (ChecksumSHA256). */
+  ChecksumMode?: 'ENABLED';
 }
 export type HeadObjectCommandOutput = Out<ObjectOutput>;
 export class HeadObjectCommand extends Command<HeadObjectCommandInput, HeadObjectCommandOutput> {
   build(): S3Request {
     const i = this.input;
-    return on('HEAD', i, { query: { versionId: i.VersionId, partNumber: i.PartNumber?.toString() }, headers: { range: i.Range, ...conditional(i) } });
+    return on('HEAD', i, {
+      query: { versionId: i.VersionId, partNumber: i.PartNumber?.toString() },
+      headers: { range: i.Range, 'x-amz-checksum-mode': i.ChecksumMode, ...conditional(i) },
+    });
   }
   async parse(res: S3Response) {
     return drained(res, objectHeaders(res));

@@ -37,6 +37,7 @@ import {
   type UploadCursor,
 } from '../types.js';
 import { blobReadUrl } from './signed-url.js';
+import { FsDirectUploads } from './direct-uploads.js';
 
 type Algorithm = 'sha256' | 'sha512';
 
@@ -67,12 +68,19 @@ export class FsBlobStore implements BlobStore {
   private readonly hashers = new Map<string, RunningHash>();
 
   private readonly fsync: boolean;
+  readonly direct: FsDirectUploads;
 
-  constructor(opts: { root: string; signingKey: Buffer; fsync?: boolean }) {
+  constructor(opts: { root: string; signingKey: Buffer; fsync?: boolean; directPartSize?: number }) {
     this.root = opts.root;
     this.fsync = opts.fsync ?? false;
     this.signingKey = opts.signingKey;
     for (const dir of ['blobs', 'uploads', 'tmp']) mkdirSync(join(this.root, dir), { recursive: true });
+    this.direct = new FsDirectUploads({
+      uploadsDir: join(this.root, 'uploads'),
+      signingKey: this.signingKey,
+      put: (digest, body, size) => this.put(digest, body, size),
+      partSize: opts.directPartSize,
+    });
   }
 
   async stat(digest: Digest): Promise<BlobInfo | undefined> {

@@ -71,6 +71,7 @@ import {
 import { MIN_PART_SIZE, MultipartWriter } from './multipart.js';
 import { PartBuffer } from './part-buffer.js';
 import { copyObject } from './server-side-copy.js';
+import { S3DirectUploads } from './direct-uploads.js';
 import {
   decodeUploadState,
   encodeUploadState,
@@ -89,6 +90,8 @@ export interface S3BlobStoreOptions {
   partSize?: number;
   /** Parts uploaded concurrently by `put`. Default 4 (memory: partSize x this). */
   putConcurrency?: number;
+  /** Direct uploads (direct-uploads.ts): the largest single PUT and the smallest part. */
+  direct?: { singlePutMax?: number; partSize?: number };
 }
 
 const HASHES = new Set(['sha256', 'sha512']);
@@ -99,6 +102,7 @@ export class S3BlobStore implements BlobStore {
   private readonly prefix: string;
   private readonly partSize: number;
   private readonly putConcurrency: number;
+  readonly direct: S3DirectUploads;
 
   constructor(opts: S3BlobStoreOptions) {
     this.s3 = opts.client;
@@ -107,6 +111,13 @@ export class S3BlobStore implements BlobStore {
     this.partSize = opts.partSize ?? 8 * 1024 * 1024;
     this.putConcurrency = opts.putConcurrency ?? 4;
     if (this.partSize < MIN_PART_SIZE) throw new RangeError(`partSize must be >= ${MIN_PART_SIZE}`);
+    this.direct = new S3DirectUploads({
+      client: this.s3,
+      bucket: this.bucket,
+      blobKey: (digest) => this.blobKey(digest),
+      uploadKey: (id, name) => this.uploadKey(id, name),
+      ...opts.direct,
+    });
   }
 
   /* ---------------------------------------------------------------------------------------------

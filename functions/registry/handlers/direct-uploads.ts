@@ -1,0 +1,182 @@
+/**
+ * Direct uploads, a wharf extension of the distribution API (README "Direct uploads"): a client
+ * states a blob's digest and size, and the registry answers that the repository has it (or mounts
+ * it from `from`), or hands out URLs straight to storage (presigned S3 PUTs: one with a signed
+ * SHA-256 checksum, or multipart parts), so a layer of any size never passes through Lambda. The
+ * blob becomes visible only when the completion request has verified it. Extension paths follow
+ * the distribution-spec extension convention `/v2/<name>/_<ext>/...`.
+ *
+ *   POST   /v2/<name>/_wharf/uploads[?from=<repo>]  {"digest","size"}   -> 200 exists | 201 mounted | 202 upload
+ *   GET    /v2/<name>/_wharf/uploads/<id>[?part=N]                      -> the plan and up to 1000 part URLs from N
+ *   PUT    /v2/<name>/_wharf/uploads/<id>  {"parts":[{"part","etag"}]}  -> 201 (verified and linked)
+ *   DELETE /v2/<name>/_wharf/uploads/<id>                               -> 204
+ *
+ * The session is an ordinary upload session (its cursor state says `direct:`), so it expires and
+ * is swept like any other, and the standard upload routes refuse it (and vice versa).
+ */
+import { randomUUID } from 'node:crypto';
+import { DigestMismatchError, SizeMismatchError, type DirectUploads, type UploadSession } from '../../storage/types.js';
+import type { Context } from '../context.js';
+import { RegistryError } from '../errors.js';
+import { json, readBody, respond, type RegistryResponse } from '../http.js';
+import { parseDigest } from '../oci/digest.js';
+import { reserveBlob } from './blob-reservation.js';
+import { DIRECT_SESSION_PREFIX, findSession, withLease } from './upload-session.js';
+import { linkNewBlob, mountBlob } from './uploads.js';
+
+/** Part URLs per answer: keeps a response small (a 1 TB blob has 10,000 parts). */
+const URLS_PER_PAGE = 1000;
+const MAX_REQUEST_JSON = 1024 * 1024;
+/** S3's largest object (5 TiB); the embedded store takes the same. */
+const MAX_BLOB_BYTES = 5 * 1024 ** 4;
+
+
+interface DirectSessionState {
+  digest: string;
+  size: number;
+  partSize: number;
+  parts: number;
+  /** The blob store's own state (an S3 multipart upload id). */
+  store: string;
+}
+
+function direct(ctx: Context): DirectUploads {
+  const store = ctx.deps.blobs.direct;
+  if (!store) throw new RegistryError('UNSUPPORTED', 'this registry has no direct uploads', undefined, 404);
+  return store;
+}
+
+async function readJson(ctx: Context): Promise<unknown> {
+  const bytes = await readBody(ctx.req.body, MAX_REQUEST_JSON, () => new RegistryError('SIZE_INVALID', 'request too large', undefined, 413));
+  try {
+    return JSON.parse(bytes.toString('utf8'));
+  } catch {
+    throw new RegistryError('BLOB_UPLOAD_INVALID', 'the body must be JSON');
+  }
+}
+
+function sessionState(session: UploadSession): DirectSessionState {
+  return JSON.parse(session.cursor.state.slice(DIRECT_SESSION_PREFIX.length)) as DirectSessionState;
+}
+
+/** POST /v2/<name>/_wharf/uploads */
+export async function startDirectUpload(ctx: Context, name: string): Promise<RegistryResponse> {
+  const store = direct(ctx);
+  const body = (await readJson(ctx)) as { digest?: unknown; size?: unknown };
+  const digest = typeof body.digest === 'string' ? body.digest : '';
+  const parsed = parseDigest(digest);
+  if (!parsed || parsed.algorithm !== 'sha256') throw new RegistryError('DIGEST_INVALID', 'a sha256 digest is required', { digest: digest.slice(0, 200) });
+  const size = body.size;
+  if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0 || size > MAX_BLOB_BYTES) {
+    throw new RegistryError('SIZE_INVALID', `size must be an integer from 0 to ${MAX_BLOB_BYTES}`);
+  }
+  const { meta, config, now } = ctx.deps;
+  const link = await meta.getBlobLink(name, digest);
+  if (link && link.size === size) {
+    await meta.touchBlobLink(name, digest, now());
+    return json(200, { status: 'exists', digest, size }, { 'docker-content-digest': digest });
+  }
+  const from = ctx.req.query.get('from');
+  if (from !== null && (await mountBlob(ctx, name, digest, from))) {
+    return json(201, { status: 'mounted', digest, size }, { 'docker-content-digest': digest, location: `/v2/${name}/blobs/${digest}` });
+  }
+
+  const id = randomUUID();
+  const { plan, state } = await store.start(id, digest, size);
+  const createdAt = now();
+  const session: UploadSession = {
+    id,
+    repository: name,
+    cursor: {
+      offset: 0,
+      state: DIRECT_SESSION_PREFIX + JSON.stringify({ digest, size, partSize: plan.partSize, parts: plan.parts, store: state } satisfies DirectSessionState),
+    },
+    version: 0,
+    leaseUntil: 0,
+    createdAt,
+    expiresAt: createdAt + config.uploadSessionTtlSeconds * 1000,
+  };
+  await meta.createUpload(session);
+  const location = `/v2/${name}/_wharf/uploads/${id}`;
+  return json(202, { status: 'upload', id, location, ...(await page(ctx, session, 1)) }, { location });
+}
+
+/** The plan and the part URLs from `first`, at most URLS_PER_PAGE of them. */
+async function page(ctx: Context, session: UploadSession, first: number) {
+  const state = sessionState(session);
+  const parts: number[] = [];
+  for (let part = first; part <= state.parts && parts.length < URLS_PER_PAGE; part++) parts.push(part);
+  const urls = await direct(ctx).partUrls(session.id, state.store, parts, {
+    expiresInSeconds: ctx.deps.config.presignExpiresSeconds,
+    baseUrl: ctx.req.baseUrl,
+  });
+  const last = parts.at(-1) ?? first - 1;
+  return {
+    digest: state.digest,
+    size: state.size,
+    partSize: state.partSize,
+    parts: state.parts,
+    urls,
+    ...(last < state.parts ? { next: last + 1 } : {}),
+    expiresInSeconds: ctx.deps.config.presignExpiresSeconds,
+  };
+}
+
+/** GET /v2/<name>/_wharf/uploads/<id>[?part=N]: more part URLs (or fresh ones, once they expired). */
+export async function getDirectUpload(ctx: Context, name: string, id: string): Promise<RegistryResponse> {
+  const session = await findSession(ctx, name, id, 'direct');
+  const raw = ctx.req.query.get('part') ?? '1';
+  const first = /^[1-9][0-9]{0,4}$/.test(raw) ? Number(raw) : NaN;
+  if (!Number.isSafeInteger(first)) throw new RegistryError('BLOB_UPLOAD_INVALID', 'part must be a positive integer');
+  return json(200, { status: 'upload', id, location: `/v2/${name}/_wharf/uploads/${id}`, ...(await page(ctx, session, first)) });
+}
+
+/** PUT /v2/<name>/_wharf/uploads/<id>: verify what was sent, then link the blob. */
+export async function completeDirectUpload(ctx: Context, name: string, id: string): Promise<RegistryResponse> {
+  const session = await findSession(ctx, name, id, 'direct');
+  const state = sessionState(session);
+  const body = (await readJson(ctx)) as { parts?: unknown };
+  const etags = new Map<number, string>();
+  for (const entry of Array.isArray(body.parts) ? body.parts : []) {
+    const { part, etag } = (entry ?? {}) as { part?: unknown; etag?: unknown };
+    if (typeof part === 'number' && Number.isSafeInteger(part) && typeof etag === 'string') etags.set(part, etag);
+  }
+  await withLease(ctx, session, async (lease) => {
+    await reserveBlob(ctx, state.digest);
+    const { size } = await direct(ctx)
+      .complete(id, state.store, state.digest, state.size, etags)
+      .catch((error: unknown) => {
+        // The store kept nothing; the session goes too (the client starts over).
+        if (error instanceof DigestMismatchError || error instanceof SizeMismatchError) lease.ended = true;
+        throw error;
+      });
+    await linkNewBlob(ctx, name, state.digest, size);
+    lease.ended = true;
+  });
+  return json(
+    201,
+    { status: 'done', digest: state.digest, size: state.size },
+    { 'docker-content-digest': state.digest, location: `/v2/${name}/blobs/${state.digest}` },
+  );
+}
+
+/** DELETE /v2/<name>/_wharf/uploads/<id> */
+export async function abortDirectUpload(ctx: Context, name: string, id: string): Promise<RegistryResponse> {
+  const session = await findSession(ctx, name, id, 'direct');
+  await ctx.deps.meta.deleteUpload(name, id);
+  await direct(ctx).abort(id, sessionState(session).store);
+  return respond(204, { 'content-length': '0' });
+}
+
+/** PUT /_wharf/direct/<id>/<part>?expires=&signature=: the embedded backend's part URLs. */
+export async function receiveDirectPart(ctx: Context, reference: string): Promise<RegistryResponse> {
+  const store = ctx.deps.blobs.direct;
+  const [id, part] = reference.split('/');
+  if (!store?.receivePart) throw new RegistryError('UNSUPPORTED', 'this registry takes parts at storage URLs', undefined, 404);
+  const expires = ctx.req.query.get('expires') ?? '';
+  const signature = ctx.req.query.get('signature') ?? '';
+  const { etag } = await store.receivePart(id, Number(part), expires, signature, ctx.req.body ?? emptyBody(), ctx.deps.now());
+  return respond(200, { etag, 'content-length': '0' });
+}
+
+async function* emptyBody(): AsyncGenerator<Uint8Array> {}

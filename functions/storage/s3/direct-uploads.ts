@@ -1,0 +1,223 @@
+/**
+ * Direct uploads on S3: presigned PUTs straight to the bucket, so a layer's bytes never pass
+ * through Lambda. Everything lands under `uploads/<id>/direct` first and becomes `blobs/...` only
+ * after the digest is verified, so wrong bytes are never a blob (not even for a moment).
+ *
+ * - Up to `singlePutMax` bytes: one presigned PutObject with a signed `x-amz-checksum-sha256`
+ *   header: S3 itself refuses bytes that do not match, and HeadObject (checksum mode) shows the
+ *   checksum it computed, so completing reads nothing back. Where the store does not report one
+ *   (S3-compatible servers such as fauxqs), the object is read back and hashed.
+ * - Larger: a multipart upload with presigned UploadPart URLs, `partSize` chosen so that at most
+ *   10,000 parts are needed. Multipart uploads have no full-object SHA-256, so completing reads
+ *   the object back in ranges, `verifyConcurrency` at a time, hashing them in order.
+ * Then a server-side copy (CopyObject, or UploadPartCopy beyond 5 GiB) names it by its digest.
+ */
+import { createHash } from 'node:crypto';
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  PutObjectCommand,
+  UploadPartCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import {
+  DigestMismatchError,
+  SizeMismatchError,
+  StorageError,
+  type BlobInfo,
+  type Digest,
+  type DirectPartUrl,
+  type DirectUploadPlan,
+  type DirectUploads,
+} from '../types.js';
+import { copyObject } from './server-side-copy.js';
+
+const MAX_PARTS = 10_000;
+const MiB = 1024 * 1024;
+
+export interface S3DirectUploadsOptions {
+  client: S3Client;
+  bucket: string;
+  blobKey(digest: Digest): string;
+  uploadKey(uploadId: string, name: string): string;
+  /** Blobs up to this size go in one PUT (default 8 MiB; S3 allows 5 GiB). */
+  singlePutMax?: number;
+  /** The smallest part of a multipart upload (default 8 MiB; S3 needs >= 5 MiB). */
+  partSize?: number;
+  /** Ranged reads in flight while verifying a multipart upload (default 4). */
+  verifyConcurrency?: number;
+}
+
+interface DirectState {
+  plan: DirectUploadPlan;
+  digest: Digest;
+  size: number;
+  /** The S3 multipart upload id; absent for a single PUT. */
+  multipartId?: string;
+}
+
+export class S3DirectUploads implements DirectUploads {
+  private readonly s3: S3Client;
+  private readonly bucket: string;
+  private readonly singlePutMax: number;
+  private readonly partSize: number;
+  private readonly verifyConcurrency: number;
+
+  constructor(private readonly opts: S3DirectUploadsOptions) {
+    this.s3 = opts.client;
+    this.bucket = opts.bucket;
+    this.singlePutMax = opts.singlePutMax ?? 8 * MiB;
+    this.partSize = Math.max(opts.partSize ?? 8 * MiB, 5 * MiB);
+    this.verifyConcurrency = opts.verifyConcurrency ?? 4;
+  }
+
+  async start(uploadId: string, digest: Digest, size: number): Promise<{ plan: DirectUploadPlan; state: string }> {
+    if (size <= this.singlePutMax) {
+      const state: DirectState = { plan: { partSize: Math.max(size, 1), parts: 1 }, digest, size };
+      return { plan: state.plan, state: JSON.stringify(state) };
+    }
+    const partSize = Math.max(this.partSize, Math.ceil(size / MAX_PARTS / MiB) * MiB);
+    const plan = { partSize, parts: Math.ceil(size / partSize) };
+    const created = await this.s3.send(new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: this.key(uploadId) }));
+    if (!created.UploadId) throw new StorageError('S3 gave no multipart upload id');
+    const state: DirectState = { plan, digest, size, multipartId: created.UploadId };
+    return { plan, state: JSON.stringify(state) };
+  }
+
+  async partUrls(
+    uploadId: string,
+    rawState: string,
+    parts: number[],
+    opts: { expiresInSeconds: number; baseUrl: string },
+  ): Promise<DirectPartUrl[]> {
+    const state = decode(rawState);
+    const key = this.key(uploadId);
+    return Promise.all(
+      parts.map(async (part): Promise<DirectPartUrl> => {
+        const offset = (part - 1) * state.plan.partSize;
+        const length = Math.min(state.plan.partSize, state.size - offset);
+        if (state.multipartId === undefined) {
+          // One PUT whose signed checksum header makes S3 refuse any other bytes.
+          const checksum = checksumOf(state.digest);
+          const url = await getSignedUrl(
+            this.s3,
+            new PutObjectCommand({ Bucket: this.bucket, Key: key, ChecksumSHA256: checksum }),
+            { expiresIn: opts.expiresInSeconds, unhoistableHeaders: new Set(['x-amz-checksum-sha256']) },
+          );
+          return { part, method: 'PUT', url, headers: { 'x-amz-checksum-sha256': checksum }, offset, length };
+        }
+        const url = await getSignedUrl(
+          this.s3,
+          new UploadPartCommand({ Bucket: this.bucket, Key: key, UploadId: state.multipartId, PartNumber: part }),
+          { expiresIn: opts.expiresInSeconds },
+        );
+        return { part, method: 'PUT', url, headers: {}, offset, length };
+      }),
+    );
+  }
+
+  async complete(uploadId: string, rawState: string, digest: Digest, size: number, etags: Map<number, string>): Promise<BlobInfo> {
+    const state = decode(rawState);
+    const key = this.key(uploadId);
+    if (state.multipartId !== undefined) {
+      const parts = [];
+      for (let part = 1; part <= state.plan.parts; part++) {
+        const etag = etags.get(part);
+        if (!etag) throw new SizeMismatchError(size, (part - 1) * state.plan.partSize);
+        parts.push({ PartNumber: part, ETag: etag });
+      }
+      try {
+        await this.s3.send(
+          new CompleteMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: state.multipartId, MultipartUpload: { Parts: parts } }),
+        );
+      } catch (error) {
+        // Missing or wrong parts (InvalidPart, EntityTooSmall): the client did not send it all.
+        const name = (error as { name?: string }).name ?? '';
+        if (/InvalidPart|EntityTooSmall|NoSuchUpload/.test(name)) throw new SizeMismatchError(size, 0);
+        throw error;
+      }
+    }
+    try {
+      const head = await this.head(key);
+      if (head === undefined) throw new SizeMismatchError(size, 0);
+      if (head.size !== size) throw new SizeMismatchError(size, head.size);
+      const trusted = state.multipartId === undefined && head.checksum === checksumOf(digest);
+      if (!trusted) {
+        const actual = await this.hashRanges(key, size, digest.slice(0, digest.indexOf(':')));
+        if (actual !== digest) throw new DigestMismatchError(digest, actual);
+      }
+      await copyObject(this.s3, this.bucket, key, this.opts.blobKey(digest), size);
+    } finally {
+      await this.s3.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key })).catch(() => undefined);
+    }
+    return { size };
+  }
+
+  async abort(uploadId: string, rawState: string): Promise<void> {
+    const state = decode(rawState);
+    const key = this.key(uploadId);
+    if (state.multipartId !== undefined) {
+      await this.s3
+        .send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: state.multipartId }))
+        .catch(() => undefined);
+    }
+    await this.s3.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key })).catch(() => undefined);
+  }
+
+  private key(uploadId: string): string {
+    return this.opts.uploadKey(uploadId, 'direct');
+  }
+
+  private async head(key: string): Promise<{ size: number; checksum?: string } | undefined> {
+    try {
+      const out = await this.s3.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key, ChecksumMode: 'ENABLED' }));
+      // A multipart object's checksum is "<checksum of checksums>-<n>": never a full-object one.
+      return { size: out.ContentLength ?? 0, checksum: out.ChecksumSHA256 };
+    } catch (error) {
+      const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+      if (status === 404 || (error as { name?: string }).name === 'NotFound') return undefined;
+      throw error;
+    }
+  }
+
+  /** Reads the object in ranges, several in flight, and hashes them in order. */
+  private async hashRanges(key: string, size: number, algorithm: string): Promise<Digest> {
+    const hash = createHash(algorithm);
+    const range = Math.max(this.partSize, 8 * MiB);
+    const fetchRange = async (start: number): Promise<Uint8Array> => {
+      const end = Math.min(start + range, size) - 1;
+      const out = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: key, Range: `bytes=${start}-${end}` }));
+      if (!out.Body) throw new StorageError(`object ${key}: empty range`);
+      return out.Body.transformToByteArray();
+    };
+    const inFlight: Promise<Uint8Array>[] = [];
+    let next = 0;
+    const refill = () => {
+      while (inFlight.length < this.verifyConcurrency && next < size) {
+        inFlight.push(fetchRange(next));
+        next += range;
+      }
+    };
+    refill();
+    while (inFlight.length > 0) {
+      const bytes = await inFlight.shift()!;
+      hash.update(bytes);
+      refill();
+    }
+    return `${algorithm}:${hash.digest('hex')}`;
+  }
+}
+
+function decode(state: string): DirectState {
+  return JSON.parse(state) as DirectState;
+}
+
+/** The base64 SHA-256 S3 expects in x-amz-checksum-sha256, from a `sha256:<hex>` digest. */
+function checksumOf(digest: Digest): string {
+  return Buffer.from(digest.slice(digest.indexOf(':') + 1), 'hex').toString('base64');
+}
