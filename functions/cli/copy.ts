@@ -67,6 +67,13 @@ export async function runCopyCommand(command: 'copy' | 'push' | 'pull', argv: st
     console.error(`wharf ${command}: --jobs and --retries take a positive integer\n${USAGE}`);
     return 2;
   }
+  for (const option of ['src-tls-verify', 'dest-tls-verify', 'tls-verify'] as const) {
+    const value = values[option];
+    if (value !== undefined && value !== 'true' && value !== 'false') {
+      console.error(`wharf ${command}: --${option} takes true or false, not ${JSON.stringify(value)}\n${USAGE}`);
+      return 2;
+    }
+  }
   let src: TransportReference;
   let dst: TransportReference;
   try {

@@ -9,6 +9,7 @@ import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { manifestMediaType, rechunk } from '../../functions/client/registry/registry-image.js';
 import { openLocalDestination, openLocalSource, type LocalReference } from '../../functions/client/transports/local.js';
 import { parseReference } from '../../functions/client/transports/reference.js';
 import type { ImageSource } from '../../functions/client/transports/types.js';
@@ -261,6 +262,7 @@ describe('wharf copy on the embedded backend', { timeout: TEST_TIMEOUT }, () => 
       [['copy', '--bogus', 'oci:a', 'oci:b'], /bogus/],
       [['copy', '--jobs', '0', 'oci:a', 'oci:b'], /--jobs/],
       [['copy', '--retries', 'x', 'oci:a', 'oci:b'], /--retries/],
+      [['copy', '--tls-verify=no', 'oci:a', 'oci:b'], /--tls-verify takes true or false/],
       [['copy', 'nope:a', 'oci:b'], /unknown transport/],
       [['push', `oci:${layout}:v1`, 'Bad/Repo:v1'], /invalid image reference/],
       [['pull', `${server.host}/team/app:v1`, 'oci'], /invalid image reference/],
@@ -502,5 +504,31 @@ describe('npm run start:lambda (a Function URL that refuses requests over 6 MB)'
     );
     expect(res.code, res.stderr).not.toBe(0);
     expect(res.stderr).toMatch(/413|Request Entity Too Large|smaller than 6291456/);
+  });
+});
+
+describe('registry transport pieces', () => {
+  it('rechunk regroups a stream into pieces of exactly the chunk size, the last one shorter', async () => {
+    const data = Buffer.from(Array.from({ length: 1000 }, (_, i) => i % 251));
+    async function* pieces(sizes: number[]) {
+      let at = 0;
+      for (const n of sizes) {
+        yield data.subarray(at, at + n);
+        at += n;
+      }
+    }
+    const got: Buffer[] = [];
+    for await (const c of rechunk(pieces([1, 299, 0, 333, 367]), 256)) got.push(Buffer.from(c));
+    expect(got.map((c) => c.length)).toEqual([256, 256, 256, 232]);
+    expect(Buffer.concat(got).equals(data)).toBe(true);
+  });
+
+  it('a manifest served as application/json (or untyped) keeps the media type its document states or its shape implies', () => {
+    const bytes = (doc: object) => new Uint8Array(Buffer.from(JSON.stringify(doc)));
+    const docker = bytes({ schemaVersion: 2, mediaType: 'application/vnd.docker.distribution.manifest.v2+json', config: {}, layers: [] });
+    expect(manifestMediaType('application/vnd.oci.image.index.v1+json; charset=utf-8', bytes({}))).toBe('application/vnd.oci.image.index.v1+json');
+    expect(manifestMediaType('application/json', docker)).toBe('application/vnd.docker.distribution.manifest.v2+json');
+    expect(manifestMediaType(null, bytes({ schemaVersion: 2, manifests: [] }))).toBe('application/vnd.oci.image.index.v1+json');
+    expect(manifestMediaType('', bytes({ schemaVersion: 2, config: {}, layers: [] }))).toBe('application/vnd.oci.image.manifest.v1+json');
   });
 });

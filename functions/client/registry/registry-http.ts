@@ -29,6 +29,11 @@ export class RegistryHttpError extends Error {
   }
 }
 
+/** A 401 on a request whose body could not be replayed, answered: try the whole thing again. */
+export class AuthorizationRenewedError extends Error {
+  override name = 'AuthorizationRenewedError';
+}
+
 type Body = Uint8Array | AsyncIterable<Uint8Array> | undefined;
 
 export interface RegistryRequestInit {
@@ -74,6 +79,11 @@ export class RegistryHttp {
         if (!replayable || attempt >= this.attempts || !isRetryable(error)) throw error;
         await this.pause(attempt);
         continue;
+      }
+      if (response.status === 401 && !replayable && (await this.authenticate(response))) {
+        // A token that expired while a streamed body was on its way: the body cannot be sent
+        // again from here, but the new token is in place for the caller's fresh attempt.
+        throw new AuthorizationRenewedError(`${init.method} ${init.url.slice(0, 200)}: 401, the token had expired; renewed`);
       }
       if (RETRYABLE.has(response.status) && replayable && attempt < this.attempts) {
         await response.arrayBuffer().catch(() => undefined);

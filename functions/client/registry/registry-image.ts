@@ -62,8 +62,7 @@ export class RegistrySource implements ImageSource {
     if (reference.startsWith('sha256:') && digest !== reference) {
       throw new BlobVerificationError(`manifest ${reference} from the registry hashes to ${digest}`);
     }
-    const mediaType = (res.headers.get('content-type') ?? '').split(';')[0].trim() || MediaType.ociManifest;
-    return { bytes, mediaType, digest };
+    return { bytes, mediaType: manifestMediaType(res.headers.get('content-type'), bytes), digest };
   }
 }
 
@@ -174,6 +173,25 @@ export class RegistryDestination implements ImageDestination {
       body: body ?? new Uint8Array(0),
     });
     await res.arrayBuffer();
+  }
+}
+
+const MANIFEST_TYPES = new Set<string>([MediaType.ociManifest, MediaType.ociIndex, MediaType.dockerManifest, MediaType.dockerManifestList]);
+
+/**
+ * A manifest's media type: the Content-Type it was served with when that names a manifest type;
+ * some registries and proxies serve `application/json` or nothing, then the document's own
+ * `mediaType`, else what its shape says (OCI allows leaving `mediaType` out).
+ */
+export function manifestMediaType(contentType: string | null, bytes: Uint8Array): string {
+  const served = (contentType ?? '').split(';')[0].trim();
+  if (MANIFEST_TYPES.has(served) || (served.startsWith('application/vnd.') && served !== 'application/vnd.oci.empty.v1+json')) return served;
+  try {
+    const doc = JSON.parse(Buffer.from(bytes).toString('utf8')) as { mediaType?: string; manifests?: unknown };
+    if (typeof doc.mediaType === 'string' && doc.mediaType) return doc.mediaType;
+    return Array.isArray(doc.manifests) ? MediaType.ociIndex : MediaType.ociManifest;
+  } catch {
+    return served || MediaType.ociManifest;
   }
 }
 

@@ -1,0 +1,172 @@
+/**
+ * The client side of wharf's direct upload extension (functions/registry/handlers/direct-uploads.ts):
+ * ask the registry for storage URLs, send the blob's parts straight to storage, several at once,
+ * then ask the registry to verify and link it. A registry without the extension answers 404 or 405
+ * to the first request, and the caller falls back to the standard upload.
+ */
+import { createHash } from 'node:crypto';
+import { BlobVerificationError, type Descriptor } from '../transports/types.js';
+import { RegistryHttpError, type RegistryHttp } from './registry-http.js';
+
+export interface PartUrl {
+  part: number;
+  method: 'PUT';
+  url: string;
+  headers: Record<string, string>;
+  offset: number;
+  length: number;
+}
+
+interface UploadPlan {
+  status: 'exists' | 'mounted' | 'upload';
+  location?: string;
+  partSize?: number;
+  parts?: number;
+  urls?: PartUrl[];
+  next?: number;
+}
+
+export interface DirectUploadOptions {
+  /** Parts in flight at once (default 4); memory is about this many parts. */
+  concurrency?: number;
+  /** Attempts per part (default 4). */
+  attempts?: number;
+  onProgress?: (bytes: number) => void;
+  /** Mount from this repository when it has the blob. */
+  from?: string;
+}
+
+export type DirectUploadResult = 'uploaded' | 'exists' | 'unsupported';
+
+export async function pushDirect(
+  http: RegistryHttp,
+  repository: string,
+  desc: Descriptor,
+  stream: () => AsyncIterable<Uint8Array>,
+  opts: DirectUploadOptions = {},
+): Promise<DirectUploadResult> {
+  const query = opts.from ? `?from=${encodeURIComponent(opts.from)}` : '';
+  const started = await http.request({
+    method: 'POST',
+    url: `/v2/${repository}/_wharf/uploads${query}`,
+    headers: { 'content-type': 'application/json' },
+    body: Buffer.from(JSON.stringify({ digest: desc.digest, size: desc.size })),
+    accept: [404, 405],
+  });
+  if (started.status === 404 || started.status === 405) {
+    await started.arrayBuffer();
+    return 'unsupported';
+  }
+  const plan = (await started.json()) as UploadPlan;
+  if (plan.status !== 'upload') {
+    opts.onProgress?.(desc.size);
+    return 'exists';
+  }
+  const location = http.resolve(plan.location!);
+  try {
+    const etags = await sendParts(http, location, plan, desc, stream(), opts);
+    const done = await http.request({
+      method: 'PUT',
+      url: location,
+      headers: { 'content-type': 'application/json' },
+      body: Buffer.from(JSON.stringify({ parts: etags })),
+    });
+    await done.arrayBuffer();
+    return 'uploaded';
+  } catch (error) {
+    await http.request({ method: 'DELETE', url: location, accept: [404] }).then((r) => r.arrayBuffer()).catch(() => undefined);
+    throw error;
+  }
+}
+
+async function sendParts(
+  http: RegistryHttp,
+  location: string,
+  plan: UploadPlan,
+  desc: Descriptor,
+  stream: AsyncIterable<Uint8Array>,
+  opts: DirectUploadOptions,
+): Promise<{ part: number; etag: string }[]> {
+  const concurrency = Math.max(1, opts.concurrency ?? 4);
+  const attempts = Math.max(1, opts.attempts ?? 4);
+  const urls = new Map<number, PartUrl>((plan.urls ?? []).map((u) => [u.part, u]));
+  let next = plan.next;
+  const urlFor = async (part: number, refresh = false): Promise<PartUrl> => {
+    if (refresh || !urls.has(part)) {
+      // The next page of URLs, or fresh ones once they expired.
+      const res = await http.request({ method: 'GET', url: `${location}?part=${part}` });
+      const page = (await res.json()) as UploadPlan;
+      for (const u of page.urls ?? []) urls.set(u.part, u);
+      next = page.next;
+    }
+    const url = urls.get(part);
+    if (!url) throw new RegistryHttpError(500, undefined, `no URL for part ${part} (next ${next})`);
+    return url;
+  };
+
+  const etags: { part: number; etag: string }[] = [];
+  const hash = createHash('sha256');
+  let read = 0;
+  let sent = 0;
+  const inFlight = new Set<Promise<void>>();
+  let failure: unknown;
+
+  const send = async (part: number, bytes: Buffer) => {
+    for (let attempt = 1; ; attempt++) {
+      const url = await urlFor(part, attempt > 1);
+      try {
+        const res = await fetch(url.url, { method: url.method, headers: url.headers, body: bytes as unknown as BodyInit });
+        const text = await res.text();
+        if (!res.ok) throw new RegistryHttpError(res.status, undefined, `part ${part}: storage answered ${res.status} ${text.slice(0, 200)}`);
+        etags.push({ part, etag: res.headers.get('etag') ?? '' });
+        sent += bytes.length;
+        opts.onProgress?.(sent);
+        return;
+      } catch (error) {
+        if (attempt >= attempts) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 250 * 2 ** (attempt - 1)));
+      }
+    }
+  };
+
+  const partSize = plan.partSize ?? desc.size;
+  let part = 1;
+  let pending: Buffer[] = [];
+  let pendingLength = 0;
+  const flush = async (bytes: Buffer) => {
+    while (inFlight.size >= concurrency) await Promise.race(inFlight);
+    if (failure) throw failure;
+    const p: Promise<void> = send(part++, bytes)
+      .catch((error: unknown) => {
+        failure ??= error;
+      })
+      .finally(() => inFlight.delete(p));
+    inFlight.add(p);
+  };
+  for await (const chunk of stream) {
+    read += chunk.length;
+    if (read > desc.size) throw new BlobVerificationError(`blob ${desc.digest} is longer than ${desc.size} bytes`);
+    hash.update(chunk);
+    let rest = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    while (pendingLength + rest.length >= partSize) {
+      const take = partSize - pendingLength;
+      pending.push(rest.subarray(0, take));
+      await flush(Buffer.concat(pending));
+      pending = [];
+      pendingLength = 0;
+      rest = rest.subarray(take);
+    }
+    if (rest.length > 0) {
+      pending.push(Buffer.from(rest));
+      pendingLength += rest.length;
+    }
+  }
+  if (pendingLength > 0 || part === 1) await flush(Buffer.concat(pending));
+  await Promise.all(inFlight);
+  if (failure) throw failure;
+  const actual = `sha256:${hash.digest('hex')}`;
+  if (read !== desc.size || actual !== desc.digest) {
+    throw new BlobVerificationError(`blob ${desc.digest}: the source gave ${read} bytes hashing to ${actual}`);
+  }
+  return etags.sort((a, b) => a.part - b.part);
+}
