@@ -14,6 +14,7 @@ commands:
   copy      SRC DST: copy an image (oci:DIR, oci-archive:FILE, docker-archive:FILE, docker://HOST/REPO:TAG)
   push      SRC HOST/REPO:TAG: copy an image into a registry
   pull      HOST/REPO:TAG DST: copy an image out of a registry
+  bridge    --upstream URL [--listen HOST:PORT]: a local endpoint that pushes layers of any size straight to storage
   gc        [--dry-run] [--grace SECONDS] [--no-retention]: apply retention, then collect garbage
   retention [--dry-run]: delete the tags and manifests the retention policies expire
   policy    set | remove | list: immutable tags and retention rules per repository pattern
@@ -36,6 +37,8 @@ async function main(argv: string[]): Promise<number> {
     case 'push':
     case 'pull':
       return (await import('./copy.js')).runCopyCommand(command, argv.slice(1));
+    case 'bridge':
+      return (await import('./bridge.js')).runBridge(argv.slice(1));
     case 'serve':
       await (await import('./serve.js')).serve();
       return -1; // keeps running until a signal

@@ -45,7 +45,8 @@ export class FsDirectUploads implements DirectUploads {
       partSize?: number;
     },
   ) {
-    this.partSize = opts.partSize ?? 64 * MiB;
+    // 16 MiB: a client keeps a few parts in memory while it sends them in parallel.
+    this.partSize = opts.partSize ?? 16 * MiB;
   }
 
   async start(uploadId: string, digest: Digest, size: number): Promise<{ plan: DirectUploadPlan; state: string }> {
