@@ -12,6 +12,8 @@ export interface RegistryHttpOptions {
   /** `https://host` or `http://host` */
   baseUrl: string;
   credentials?: Credentials;
+  /** An Authorization header to start with (the bridge passes its caller's through). */
+  authorization?: string;
   /** Attempts for a retryable request (default 4). */
   attempts?: number;
   /** First backoff in ms, doubled each attempt (default 250). */
@@ -54,6 +56,7 @@ export class RegistryHttp {
   private readonly backoffMs: number;
 
   constructor(private readonly opts: RegistryHttpOptions) {
+    this.authorization = opts.authorization;
     this.attempts = opts.attempts ?? 4;
     this.backoffMs = opts.backoffMs ?? 250;
   }
