@@ -19,6 +19,7 @@ import { DigestMismatchError, SizeMismatchError, type DirectUploads, type Upload
 import type { Context } from '../context.js';
 import { RegistryError } from '../errors.js';
 import { json, readBody, respond, type RegistryResponse } from '../http.js';
+import { UnknownDirectUploadError } from '../../storage/fs/direct-uploads.js';
 import { parseDigest } from '../oci/digest.js';
 import { reserveBlob } from './blob-reservation.js';
 import { DIRECT_SESSION_PREFIX, findSession, withLease } from './upload-session.js';
@@ -46,13 +47,19 @@ function direct(ctx: Context): DirectUploads {
   return store;
 }
 
-async function readJson(ctx: Context): Promise<unknown> {
+/** The request body as a JSON object (`null`, arrays and scalars are refused, not dereferenced). */
+async function readJson(ctx: Context): Promise<Record<string, unknown>> {
   const bytes = await readBody(ctx.req.body, MAX_REQUEST_JSON, () => new RegistryError('SIZE_INVALID', 'request too large', undefined, 413));
+  let value: unknown;
   try {
-    return JSON.parse(bytes.toString('utf8'));
+    value = JSON.parse(bytes.toString('utf8'));
   } catch {
     throw new RegistryError('BLOB_UPLOAD_INVALID', 'the body must be JSON');
   }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new RegistryError('BLOB_UPLOAD_INVALID', 'the body must be a JSON object');
+  }
+  return value as Record<string, unknown>;
 }
 
 function sessionState(session: UploadSession): DirectSessionState {
@@ -62,7 +69,7 @@ function sessionState(session: UploadSession): DirectSessionState {
 /** POST /v2/<name>/_wharf/uploads */
 export async function startDirectUpload(ctx: Context, name: string): Promise<RegistryResponse> {
   const store = direct(ctx);
-  const body = (await readJson(ctx)) as { digest?: unknown; size?: unknown };
+  const body = await readJson(ctx);
   const digest = typeof body.digest === 'string' ? body.digest : '';
   const parsed = parseDigest(digest);
   if (!parsed || parsed.algorithm !== 'sha256') throw new RegistryError('DIGEST_INVALID', 'a sha256 digest is required', { digest: digest.slice(0, 200) });
@@ -135,19 +142,26 @@ export async function getDirectUpload(ctx: Context, name: string, id: string): P
 export async function completeDirectUpload(ctx: Context, name: string, id: string): Promise<RegistryResponse> {
   const session = await findSession(ctx, name, id, 'direct');
   const state = sessionState(session);
-  const body = (await readJson(ctx)) as { parts?: unknown };
+  const body = await readJson(ctx);
   const etags = new Map<number, string>();
-  for (const entry of Array.isArray(body.parts) ? body.parts : []) {
-    const { part, etag } = (entry ?? {}) as { part?: unknown; etag?: unknown };
+  for (const entry of Array.isArray(body.parts) ? (body.parts as unknown[]) : []) {
+    if (typeof entry !== 'object' || entry === null) continue;
+    const { part, etag } = entry as { part?: unknown; etag?: unknown };
     if (typeof part === 'number' && Number.isSafeInteger(part) && typeof etag === 'string') etags.set(part, etag);
   }
   await withLease(ctx, session, async (lease) => {
     await reserveBlob(ctx, state.digest);
     const { size } = await direct(ctx)
       .complete(id, state.store, state.digest, state.size, etags)
-      .catch((error: unknown) => {
-        // The store kept nothing; the session goes too (the client starts over).
-        if (error instanceof DigestMismatchError || error instanceof SizeMismatchError) lease.ended = true;
+      .catch(async (error: unknown) => {
+        // Wrong or missing bytes: the session goes, and whatever the store still holds for it (parts
+        // of a multipart upload, part files) with it: the client starts over.
+        if (error instanceof DigestMismatchError || error instanceof SizeMismatchError) {
+          lease.ended = true;
+          await direct(ctx)
+            .abort(id, state.store)
+            .catch(() => undefined);
+        }
         throw error;
       });
     await linkNewBlob(ctx, name, state.digest, size);
@@ -175,7 +189,11 @@ export async function receiveDirectPart(ctx: Context, reference: string): Promis
   if (!store?.receivePart) throw new RegistryError('UNSUPPORTED', 'this registry takes parts at storage URLs', undefined, 404);
   const expires = ctx.req.query.get('expires') ?? '';
   const signature = ctx.req.query.get('signature') ?? '';
-  const { etag } = await store.receivePart(id, Number(part), expires, signature, ctx.req.body ?? emptyBody(), ctx.deps.now());
+  const { etag } = await store.receivePart(id, Number(part), expires, signature, ctx.req.body ?? emptyBody(), ctx.deps.now()).catch((error: unknown) => {
+    // A valid URL of an upload completed or cancelled since: as unknown as the session is.
+    if (error instanceof UnknownDirectUploadError) throw new RegistryError('BLOB_UPLOAD_UNKNOWN', error.message, { uuid: id });
+    throw error;
+  });
   return respond(200, { etag, 'content-length': '0' });
 }
 

@@ -25,6 +25,9 @@ import {
 } from '../types.js';
 
 export const DIRECT_PART_PATH = '/_wharf/direct/';
+
+/** A part URL (validly signed) of an upload that is no longer there: completed or cancelled. */
+export class UnknownDirectUploadError extends StorageError {}
 const MiB = 1024 * 1024;
 const MAX_PARTS = 10_000;
 
@@ -136,7 +139,7 @@ export class FsDirectUploads implements DirectUploads {
     try {
       return JSON.parse(await readFile(join(this.dir(uploadId), 'plan.json'), 'utf8')) as Plan;
     } catch {
-      throw new StorageError(`no direct upload ${uploadId}`);
+      throw new UnknownDirectUploadError(`no direct upload ${uploadId}`);
     }
   }
 
