@@ -70,7 +70,7 @@ export function createBridge(opts: BridgeOptions): Server {
     const result = await pushDirect(http, spool.repository, desc, () => spool.read(), { concurrency: opts.partConcurrency });
     if (result === 'unsupported') {
       // A registry without the extension: the standard API (chunks of its advertised size).
-      await new RegistryDestination({ http, repository: spool.repository }).putBlob(desc, spool.read());
+      await new RegistryDestination({ http, repository: spool.repository, direct: false }).putBlob(desc, spool.read());
     }
   };
 

@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import { digestOf } from '../transports/digest.js';
 import { BlobVerificationError, type Descriptor, type ImageDestination, type ImageSource, type ManifestBytes } from '../transports/types.js';
 import { MediaType } from '../transports/wire.js';
+import { pushDirect } from './direct-upload.js';
 import { RegistryHttp, RegistryHttpError } from './registry-http.js';
 
 export interface RegistryTarget {
@@ -16,6 +17,11 @@ export interface RegistryTarget {
   repository: string;
   tag?: string;
   digest?: string;
+  /**
+   * Blobs go straight to storage through wharf's direct upload extension when the registry has it
+   * (direct-upload.ts); false: the standard API only. `partConcurrency`: parts in flight per blob.
+   */
+  direct?: false | { partConcurrency?: number };
 }
 
 const ACCEPT = [
@@ -67,7 +73,12 @@ export class RegistrySource implements ImageSource {
 }
 
 export class RegistryDestination implements ImageDestination {
-  constructor(private readonly target: RegistryTarget) {}
+  /** Whether the registry has the direct upload extension; unknown until the first blob. */
+  private direct: boolean | undefined;
+
+  constructor(private readonly target: RegistryTarget) {
+    if (target.direct === false) this.direct = false;
+  }
 
   async hasBlob(desc: Descriptor): Promise<boolean> {
     const res = await this.target.http.request({
@@ -80,6 +91,16 @@ export class RegistryDestination implements ImageDestination {
 
   async putBlob(desc: Descriptor, stream: AsyncIterable<Uint8Array>, onProgress?: (bytes: number) => void): Promise<void> {
     const { http, repository } = this.target;
+    if (this.direct !== false) {
+      const options = this.target.direct === false ? {} : (this.target.direct ?? {});
+      const result = await pushDirect(http, repository, desc, () => stream, { concurrency: options.partConcurrency, onProgress });
+      if (result === 'exists') await stream[Symbol.asyncIterator]().return?.();
+      if (result !== 'unsupported') {
+        this.direct = true;
+        return;
+      }
+      this.direct = false;
+    }
     const started = await http.request({ method: 'POST', url: `/v2/${repository}/blobs/uploads/` });
     await started.arrayBuffer();
     let location = uploadLocation(started);
