@@ -155,7 +155,7 @@ async function sendParts(
   for (const u of urls) {
     const body = bytesOf(u);
     if (body === undefined) continue;
-    const res = await fetch(u.url, { method: u.method, headers: u.headers, body });
+    const res = await fetch(u.url, { method: u.method, headers: { 'content-type': 'application/octet-stream', ...u.headers }, body });
     const text = await res.text();
     expect(res.status, `part ${u.part}: ${text}`).toBe(200);
     const etag = res.headers.get('etag');
