@@ -13,6 +13,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Auth } from '../../functions/auth/auth.js';
 import { loadOrCreateFileKey } from '../../functions/auth/keys/file-key.js';
@@ -22,6 +23,7 @@ import { openAwsBackend } from '../../functions/storage/aws-backend.js';
 import type { Backend } from '../../functions/storage/backends.js';
 import { FsBlobStore } from '../../functions/storage/fs/blob-store.js';
 import { verifyBlobUrlSignature } from '../../functions/storage/fs/signed-url.js';
+import { S3DirectUploads } from '../../functions/storage/s3/direct-uploads.js';
 import { SqliteAuthStore } from '../../functions/storage/sqlite/auth-store.js';
 import { SqliteMetadataStore } from '../../functions/storage/sqlite/metadata-store.js';
 import { createUser, getToken, grants, send, type Credentials } from '../support/auth-fixtures.js';
@@ -535,6 +537,48 @@ describe('aws', () => {
     },
     { partSize: 8 * MiB },
   );
+
+  describe('S3DirectUploads', () => {
+    /** An S3 client whose CopyObject fails `failures` times (S3 unavailable) before it works. */
+    function flakyCopies(client: S3Client, failures: number): S3Client {
+      return new Proxy(client, {
+        get(target, prop) {
+          if (prop !== 'send') return (target as unknown as Record<string | symbol, unknown>)[prop];
+          return async (command: { constructor: { name: string } }, ...rest: unknown[]) => {
+            if (command.constructor.name === 'CopyObjectCommand' && failures-- > 0) {
+              throw Object.assign(new Error('Service Unavailable'), { name: 'ServiceUnavailable', $metadata: { httpStatusCode: 503 } });
+            }
+            return (target.send as (...args: unknown[]) => Promise<unknown>)(command, ...rest);
+          };
+        },
+      });
+    }
+
+    for (const size of [MiB, 9 * MiB]) {
+      it(`a completion that failed for a passing reason keeps what was sent: the retry completes it (${size / MiB} MiB)`, async () => {
+        const bucket = await aws.newBucket();
+        const client = aws.makeS3Client();
+        const store = new S3DirectUploads({
+          client: flakyCopies(client, 1),
+          bucket,
+          blobKey: (d) => `blobs/${d}`,
+          uploadKey: (id, name) => `uploads/${id}/${name}`,
+        });
+        const blob = makeBlob(size);
+        const id = randomUUID();
+        const { plan: p, state } = await store.start(id, blob.digest, size);
+        const urls = await store.partUrls(id, state, Array.from({ length: p.parts }, (_, i) => i + 1), { expiresInSeconds: 300, baseUrl: 'http://unused' });
+        const etags = new Map((await sendParts(urls, blob)).map(({ part, etag }) => [part, etag]));
+        await expect(store.complete(id, state, blob.digest, size, etags)).rejects.toThrow(/Service Unavailable/);
+        await expect(store.complete(id, state, blob.digest, size, etags)).resolves.toEqual({ size });
+        const out = await client.send(new GetObjectCommand({ Bucket: bucket, Key: `blobs/${blob.digest}` }));
+        expect(Buffer.from(await out.Body!.transformToByteArray()).equals(blob.data)).toBe(true);
+        // The staged object is gone once the blob is there.
+        const listed = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: 'uploads/' }));
+        expect(listed.Contents ?? []).toEqual([]);
+      });
+    }
+  });
 });
 
 directUploadCases(

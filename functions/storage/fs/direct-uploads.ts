@@ -11,6 +11,7 @@ import { createReadStream } from 'node:fs';
 import { mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
+  DigestMismatchError,
   InvalidSignatureError,
   SizeMismatchError,
   StorageError,
@@ -119,10 +120,18 @@ export class FsDirectUploads implements DirectUploads {
       total += info.size;
       files.push(file);
     }
+    // The parts go once they are a blob, or known wrong; after any other failure (a full disk)
+    // they stay, so that the client's retry of the completion works.
+    let drop = false;
     try {
-      return await this.opts.put(digest, concat(files), size);
+      const info = await this.opts.put(digest, concat(files), size);
+      drop = true;
+      return info;
+    } catch (error) {
+      if (error instanceof DigestMismatchError || error instanceof SizeMismatchError) drop = true;
+      throw error;
     } finally {
-      await rm(this.dir(uploadId), { recursive: true, force: true });
+      if (drop) await rm(this.dir(uploadId), { recursive: true, force: true });
     }
   }
 

@@ -124,7 +124,10 @@ export class S3DirectUploads implements DirectUploads {
   async complete(uploadId: string, rawState: string, digest: Digest, size: number, etags: Map<number, string>): Promise<BlobInfo> {
     const state = decode(rawState);
     const key = this.key(uploadId);
-    if (state.multipartId !== undefined) {
+    let head = await this.head(key);
+    // A multipart object appears only once completed: if it is there, an earlier completion got
+    // that far and failed later (a retry must not complete an upload S3 no longer knows).
+    if (state.multipartId !== undefined && head === undefined) {
       const parts = [];
       for (let part = 1; part <= state.plan.parts; part++) {
         const etag = etags.get(part);
@@ -141,9 +144,12 @@ export class S3DirectUploads implements DirectUploads {
         if (/InvalidPart|EntityTooSmall|NoSuchUpload/.test(name)) throw new SizeMismatchError(size, 0);
         throw error;
       }
+      head = await this.head(key);
     }
+    // The staged object goes once it is a blob, or once it is known wrong; after any other failure
+    // (S3 unavailable, a timeout) it stays, so that the client's retry of the completion works.
+    let drop = false;
     try {
-      const head = await this.head(key);
       if (head === undefined) throw new SizeMismatchError(size, 0);
       if (head.size !== size) throw new SizeMismatchError(size, head.size);
       const trusted = state.multipartId === undefined && head.checksum === checksumOf(digest);
@@ -152,8 +158,12 @@ export class S3DirectUploads implements DirectUploads {
         if (actual !== digest) throw new DigestMismatchError(digest, actual);
       }
       await copyObject(this.s3, this.bucket, key, this.opts.blobKey(digest), size);
+      drop = true;
+    } catch (error) {
+      if (error instanceof DigestMismatchError || error instanceof SizeMismatchError) drop = true;
+      throw error;
     } finally {
-      await this.s3.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key })).catch(() => undefined);
+      if (drop) await this.s3.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key })).catch(() => undefined);
     }
     return { size };
   }
