@@ -26,7 +26,7 @@ import { verifyBlobUrlSignature } from '../../functions/storage/fs/signed-url.js
 import { S3DirectUploads } from '../../functions/storage/s3/direct-uploads.js';
 import { SqliteAuthStore } from '../../functions/storage/sqlite/auth-store.js';
 import { SqliteMetadataStore } from '../../functions/storage/sqlite/metadata-store.js';
-import { createUser, getToken, grants, send, type Credentials } from '../support/auth-fixtures.js';
+import { createUser, fakeClock, getToken, grants, send, type Credentials } from '../support/auth-fixtures.js';
 import { awsStoreFixtures } from '../support/aws-stores.js';
 import { startRegistryHarness, type RegistryHarness } from '../support/registry-harness.js';
 import { startRegistry, type RegistryServer } from '../support/registry-server.js';
@@ -705,6 +705,7 @@ describe('direct uploads on a read-only replica', () => {
 });
 
 describe('embedded part URLs', () => {
+  const clock = fakeClock();
   let t: Target;
   let registry: Registry;
   let backend: Backend;
@@ -712,7 +713,7 @@ describe('embedded part URLs', () => {
     const dir = await tempDir('wharf-direct-parts-');
     t = harnessTarget('embedded', await startRegistryHarness(() => openEmbedded(join(dir, 'h'))));
     backend = openEmbedded(join(dir, 'short'));
-    registry = registryOn(backend, { config: { presignExpiresSeconds: 1 } });
+    registry = registryOn(backend, { config: { presignExpiresSeconds: 60 }, now: clock.now });
   });
   afterAll(async () => {
     await t?.close();
@@ -784,16 +785,24 @@ describe('embedded part URLs', () => {
     await expectError(await fetch(u.url, { method: 'PUT', body: blob.data.subarray(0, u.length) }), 404, ['BLOB_UPLOAD_UNKNOWN']);
   });
 
-  it('refuses an expired URL with 403 DENIED', async () => {
+  it('refuses an expired URL with 403 DENIED (URLs are issued and checked on the registry clock)', async () => {
     const blob = makeBlob(10);
     const started = await send(registry, 'POST', '/v2/exp/repo/_wharf/uploads', jsonBody({ digest: blob.digest, size: 10 }));
     expect(started.status).toBe(202);
     const p = started.json() as Plan;
-    expect(p.expiresInSeconds).toBe(1);
-    await new Promise((r) => setTimeout(r, 2100));
-    const path = new URL(p.urls[0]!.url);
-    const res = await send(registry, 'PUT', `${path.pathname}${path.search}`, { body: blob.data });
+    expect(p.expiresInSeconds).toBe(60);
+    const url = new URL(p.urls[0]!.url);
+    expect(Number(url.searchParams.get('expires')) * 1000).toBe(clock.now() + 60_000);
+    const target = `${url.pathname}${url.search}`;
+    clock.advance(59_000);
+    expect((await send(registry, 'PUT', target, { body: blob.data })).status).toBe(200);
+    clock.advance(1_000);
+    const res = await send(registry, 'PUT', target, { body: blob.data });
     expect(res.status, res.text).toBe(403);
     expect(res.json().errors[0].code).toBe('DENIED');
+    // A fresh URL from GET location works again.
+    const fresh = (await send(registry, 'GET', p.location)).json() as Plan;
+    const again = new URL(fresh.urls[0]!.url);
+    expect((await send(registry, 'PUT', `${again.pathname}${again.search}`, { body: blob.data })).status).toBe(200);
   });
 });

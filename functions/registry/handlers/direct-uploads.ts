@@ -113,10 +113,10 @@ async function page(ctx: Context, session: UploadSession, first: number) {
   const state = sessionState(session);
   const parts: number[] = [];
   for (let part = first; part <= state.parts && parts.length < URLS_PER_PAGE; part++) parts.push(part);
-  const urls = await direct(ctx).partUrls(session.id, state.store, parts, {
-    expiresInSeconds: ctx.deps.config.presignExpiresSeconds,
-    baseUrl: ctx.req.baseUrl,
-  });
+  // nowMs: the registry's clock, for stores that sign URLs themselves and check them on it
+  // (embedded); S3 presigns on the system clock, which is the one S3 checks.
+  const opts = { expiresInSeconds: ctx.deps.config.presignExpiresSeconds, baseUrl: ctx.req.baseUrl, nowMs: ctx.deps.now() };
+  const urls = await direct(ctx).partUrls(session.id, state.store, parts, opts);
   const last = parts.at(-1) ?? first - 1;
   return {
     digest: state.digest,

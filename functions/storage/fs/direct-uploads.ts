@@ -6,7 +6,7 @@
  * `uploads/<id>.direct/`; completing streams them in order through `put`, which hashes, verifies
  * and renames into blobs/, so wrong bytes never become a blob.
  */
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -61,9 +61,18 @@ export class FsDirectUploads implements DirectUploads {
     return { plan: { partSize: plan.partSize, parts: plan.parts }, state: '{}' };
   }
 
-  async partUrls(uploadId: string, _state: string, parts: number[], opts: { expiresInSeconds: number; baseUrl: string }): Promise<DirectPartUrl[]> {
+  /**
+   * `nowMs`: the registry's clock (the one receivePart is given), so that URLs are issued and checked
+   * on the same clock; the system clock without it.
+   */
+  async partUrls(
+    uploadId: string,
+    _state: string,
+    parts: number[],
+    opts: { expiresInSeconds: number; baseUrl: string; nowMs?: number },
+  ): Promise<DirectPartUrl[]> {
     const plan = await this.plan(uploadId);
-    const expires = Math.floor(Date.now() / 1000) + Math.ceil(opts.expiresInSeconds);
+    const expires = Math.floor((opts.nowMs ?? Date.now()) / 1000) + Math.ceil(opts.expiresInSeconds);
     const base = opts.baseUrl.replace(/\/+$/, '');
     return parts.map((part) => {
       const offset = (part - 1) * plan.partSize;
@@ -86,7 +95,8 @@ export class FsDirectUploads implements DirectUploads {
     if (!Number.isSafeInteger(part) || part < 1 || part > plan.parts) throw new StorageError(`no part ${part} in this upload`);
     const expected = Math.min(plan.partSize, plan.size - (part - 1) * plan.partSize);
     const file = join(this.dir(uploadId), `part-${part}`);
-    const tmp = `${file}.${process.pid}.${Date.now()}.tmp`;
+    // Unique: two PUTs of one part at once (a client's retry) must not write the same file.
+    const tmp = `${file}.${randomUUID()}.tmp`;
     const hash = createHash('sha256');
     const fh = await open(tmp, 'w');
     let written = 0;
