@@ -6,6 +6,7 @@
  * retried here: the copy engine retries the whole blob.
  */
 import { parseChallenge } from './challenge.js';
+import { sendStream } from './stream-upload.js';
 import type { Credentials } from './credentials.js';
 
 export interface RegistryHttpOptions {
@@ -110,6 +111,7 @@ export class RegistryHttp {
   }
 
   private fetch(url: string, init: RegistryRequestInit, headers: Record<string, string>): Promise<Response> {
+    if (init.body && !(init.body instanceof Uint8Array)) return sendStream(url, init.method, headers, init.body);
     return fetch(url, {
       method: init.method,
       headers,
