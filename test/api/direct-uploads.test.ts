@@ -416,6 +416,30 @@ function directUploadCases(label: string, open: () => Promise<Target>, opts: { p
       expect(patched.status).toBe(400); // no digest parameter: the standard route's own answer, not 404
     });
 
+    it('a session belongs to its repository: unknown under another name', async () => {
+      const repo = repoName('owner');
+      const blob = makeBlob(1000);
+      const p = await plan(t, repo, blob);
+      const elsewhere = `/v2/${repoName('elsewhere')}/_wharf/uploads/${p.id}`;
+      await expectError(await call(t, elsewhere), 404, ['BLOB_UPLOAD_UNKNOWN']);
+      await expectError(await complete(t, elsewhere, []), 404, ['BLOB_UPLOAD_UNKNOWN']);
+      await expectError(await call(t, elsewhere, { method: 'DELETE' }), 404, ['BLOB_UPLOAD_UNKNOWN']);
+      expect((await call(t, p.location)).status).toBe(200);
+    });
+
+    it('two completions at once: one links the blob, the other is refused (416 or 404), never 5xx', async () => {
+      const repo = repoName('race');
+      const blob = makeBlob(9 * MiB);
+      const p = await plan(t, repo, blob);
+      const etags = await sendParts(p.urls, blob);
+      const answers = await Promise.all([complete(t, p.location, etags), complete(t, p.location, etags)]);
+      const statuses = answers.map((r) => r.status).sort();
+      await Promise.all(answers.map((r) => r.arrayBuffer()));
+      expect(statuses[0]).toBe(201);
+      expect([404, 416]).toContain(statuses[1]);
+      expect((await pull(t, repo, blob.digest)).equals(blob.data)).toBe(true);
+    });
+
     it('refuses bad input with 400 and a spec error, never 5xx', async () => {
       const repo = repoName('bad-input');
       const digest = sha256('x');
@@ -538,6 +562,11 @@ describe('aws', () => {
     { partSize: 8 * MiB },
   );
 
+  accessControlCases('aws', async () => {
+    const [bucket, table] = await Promise.all([aws.newBucket(), aws.newTable()]);
+    return openAwsBackend({ region: 'us-east-1', bucket, table, s3Endpoint: aws.s3Endpoint, dynamodbEndpoint: aws.dynamoEndpoint });
+  });
+
   describe('S3DirectUploads', () => {
     /** An S3 client whose CopyObject fails `failures` times (S3 unavailable) before it works. */
     function flakyCopies(client: S3Client, failures: number): S3Client {
@@ -615,7 +644,8 @@ function jsonBody(value: unknown): { headers: Record<string, string>; body: stri
   return { headers: { 'content-type': 'application/json' }, body: JSON.stringify(value) };
 }
 
-describe('direct uploads with access control (embedded)', () => {
+function accessControlCases(label: string, open: () => Promise<Backend>): void {
+describe(`direct uploads with access control: ${label}`, () => {
   let backend: Backend;
   let registry: Registry;
   let pusher: Credentials;
@@ -624,7 +654,7 @@ describe('direct uploads with access control (embedded)', () => {
 
   beforeAll(async () => {
     const dir = await tempDir('wharf-direct-auth-');
-    backend = openEmbedded(join(dir, 'data'));
+    backend = await open();
     const key = await loadOrCreateFileKey(join(dir, 'token-key.pem'));
     const auth = new Auth(backend.auth, key, { mode: 'on', cacheMs: 0 }, Date.now);
     registry = registryOn(backend, { auth });
@@ -684,6 +714,9 @@ describe('direct uploads with access control (embedded)', () => {
     expect((await send(registry, 'HEAD', `/v2/team/app/blobs/${blob.digest}`, { auth: pusher })).status).toBe(200);
   });
 });
+}
+
+accessControlCases('embedded', async () => openEmbedded(join(await tempDir('wharf-direct-auth-data-'), 'data')));
 
 describe('direct uploads on a read-only replica', () => {
   it('refuses POST, PUT and DELETE with 405 and still answers nothing else', async () => {
