@@ -15,8 +15,9 @@ import { pushDirect } from '../client/registry/direct-upload.js';
 import { RegistryHttp, RegistryHttpError } from '../client/registry/registry-http.js';
 import { RegistryDestination } from '../client/registry/registry-image.js';
 import type { Credentials } from '../client/registry/credentials.js';
-import { proxy } from './proxy.js';
+import { forward, proxy, relay } from './proxy.js';
 import { Spool } from './spool.js';
+import { UpstreamAuth } from './upstream-auth.js';
 
 export interface BridgeOptions {
   /** The upstream registry's base URL. */
@@ -40,6 +41,7 @@ export function createBridge(opts: BridgeOptions): Server {
   const spoolDir = opts.spoolDir ?? join(tmpdir(), 'wharf-bridge');
   const sessions = new Map<string, Spool>();
   const log = opts.log ?? ((line: string) => console.log(line));
+  const auth = opts.credentials ? new UpstreamAuth(opts.credentials) : undefined;
 
   const sweep = setInterval(() => {
     const idle = Date.now() - (opts.idleMs ?? 3_600_000);
@@ -94,7 +96,28 @@ export function createBridge(opts: BridgeOptions): Server {
     const url = new URL(req.url ?? '/', 'http://bridge');
     const method = req.method ?? 'GET';
     const start = UPLOADS.exec(url.pathname);
-    if (start && method === 'POST' && !url.searchParams.has('mount')) {
+    if (start && method === 'POST' && url.searchParams.has('mount')) {
+      // A cross-repository mount is the upstream's to do; where it does not (202: the source lacks
+      // the blob, or the caller may not pull it) the upload it opened is dropped, and the bridge
+      // takes the bytes like any other upload (they would be one body over the upstream's limit).
+      const mounted = await forward(upstream, req, auth);
+      if (mounted.status !== 202) return relay(req, res, mounted);
+      await mounted.arrayBuffer().catch(() => undefined);
+      const opened = mounted.headers.get('location');
+      if (opened) {
+        const authorization = req.headers.authorization ?? auth?.cached(UpstreamAuth.keyOf(url.pathname));
+        void fetch(new URL(opened, upstream), { method: 'DELETE', headers: authorization ? { authorization } : {} })
+          .then((r) => r.arrayBuffer())
+          .catch(() => undefined);
+      }
+      req.resume();
+      const spool = new Spool(spoolDir, start[1]);
+      sessions.set(spool.id, spool);
+      res.writeHead(202, uploadHeaders(spool));
+      res.end();
+      return;
+    }
+    if (start && method === 'POST') {
       // The upstream decides who may push: a probe of its direct upload route with the caller's
       // credentials answers 401 (with the challenge that sends the client for a token) or 403
       // before any byte is spooled; 400 (the empty probe refused) or 404 (no extension) means go on.
@@ -165,7 +188,7 @@ export function createBridge(opts: BridgeOptions): Server {
         spool.busy = false;
       }
     }
-    return proxy(upstream, req, res);
+    return proxy(upstream, req, res, auth);
   };
 
   return createServer((req, res) => {
