@@ -21,6 +21,9 @@ options:
                  otherwise from REGISTRY_AUTH_FILE or ~/.docker/config.json (docker login, wharf login)
   --src-tls-verify=false, --dest-tls-verify=false, --tls-verify=false
                  plain HTTP to that registry (a local or test registry)
+  --dest-direct=false
+                 push blobs through the standard upload API only (by default they go straight to
+                 storage where the registry offers wharf's direct upload extension)
   --jobs N       blobs in flight at once (default 4)
   --retries N    attempts per request and per blob (default 4)
   --all          also copy the referrers (signatures, SBOMs) of every manifest copied
@@ -41,6 +44,7 @@ export async function runCopyCommand(command: 'copy' | 'push' | 'pull', argv: st
         'src-tls-verify': { type: 'string' },
         'dest-tls-verify': { type: 'string' },
         'tls-verify': { type: 'string' },
+        'dest-direct': { type: 'string' },
         jobs: { type: 'string' },
         retries: { type: 'string' },
         all: { type: 'boolean' },
@@ -67,7 +71,7 @@ export async function runCopyCommand(command: 'copy' | 'push' | 'pull', argv: st
     console.error(`wharf ${command}: --jobs and --retries take a positive integer\n${USAGE}`);
     return 2;
   }
-  for (const option of ['src-tls-verify', 'dest-tls-verify', 'tls-verify'] as const) {
+  for (const option of ['src-tls-verify', 'dest-tls-verify', 'tls-verify', 'dest-direct'] as const) {
     const value = values[option];
     if (value !== undefined && value !== 'true' && value !== 'false') {
       console.error(`wharf ${command}: --${option} takes true or false, not ${JSON.stringify(value)}\n${USAGE}`);
@@ -107,7 +111,9 @@ export async function runCopyCommand(command: 'copy' | 'push' | 'pull', argv: st
   const sourceTarget = src.transport === 'docker' ? await target(src, 'src') : undefined;
   const source = sourceTarget ? new RegistrySource(sourceTarget) : await openLocalSource(src as Exclude<typeof src, { transport: 'docker' }>);
   const destination =
-    dst.transport === 'docker' ? new RegistryDestination(await target(dst, 'dest')) : await openLocalDestination(dst);
+    dst.transport === 'docker'
+      ? new RegistryDestination({ ...(await target(dst, 'dest')), ...(values['dest-direct'] === 'false' ? { direct: false as const } : {}) })
+      : await openLocalDestination(dst);
   const mode = values.quiet ? 'quiet' : process.stderr.isTTY ? 'tty' : 'lines';
   const started = Date.now();
   const result = await copyImage(source, destination, {

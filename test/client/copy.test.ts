@@ -254,6 +254,29 @@ describe('wharf copy on the embedded backend', { timeout: TEST_TIMEOUT }, () => 
     expect(out).toContain(`${img.manifestDigest}\r\n`);
   });
 
+  it('a 40 MiB layer: straight to storage by default (direct upload extension); with --dest-direct=false, one streamed PATCH where no chunk size is advertised, small blobs in one PUT', async () => {
+    const dir = path('huge');
+    const img = await makeImageLayout(dir, { layers: 2, tag: 'v1', layerSizes: [40 * MiB, 5_000] });
+    for (const [repo, direct] of [['team/huge-direct', true], ['team/huge-standard', false]] as const) {
+      const before = server.logs().length;
+      const run = await cli(['push', `oci:${dir}:v1`, `${server.host}/${repo}:v1`, '--dest-tls-verify=false', '--quiet', ...(direct ? [] : ['--dest-direct=false'])]);
+      ok(run, `push to ${repo}`);
+      const log = server.logs().slice(before);
+      const at = repo.replace('/', '\\/');
+      if (direct) {
+        expect(log.match(new RegExp(`^PUT /v2/${at}/_wharf/uploads/\\S+ 201 `, 'gm'))).toHaveLength(3);
+        expect(log).not.toMatch(/blobs\/uploads/);
+      } else {
+        expect(log.match(new RegExp(`^PATCH /v2/${at}/blobs/uploads/\\S+ 202 `, 'gm'))).toHaveLength(1);
+        expect(log.match(new RegExp(`^PUT /v2/${at}/blobs/uploads/\\S+\\?digest=\\S+ 201 `, 'gm'))).toHaveLength(3);
+        expect(log).not.toMatch(/_wharf\/uploads/);
+      }
+      const out = path('huge-pulled');
+      ok(await cli(['pull', `${server.host}/${repo}:v1`, `oci:${out}:v1`, '--src-tls-verify=false', '--quiet']), `pull from ${repo}`);
+      expect((await verifyLayoutBlobs(out)).sort()).toEqual([img.manifestDigest, ...img.blobDigests].sort());
+    }
+  });
+
   it('bad command lines exit 2 with the usage', async () => {
     const cases: [string[], RegExp][] = [
       [['copy'], /needs two arguments/],
@@ -381,7 +404,8 @@ describe('an interrupted copy resumes', { timeout: TEST_TIMEOUT }, () => {
     const dir = path('resume');
     const img = await makeImageLayout(dir, { layers: 8, tag: 'v1', layerSizes: Array(8).fill(2 * MiB) });
     const ref = `${server.host}/team/resume:v1`;
-    const stored = /PUT \/v2\/team\/resume\/blobs\/uploads\/\S+ 201 /;
+    // a blob stored: the end of a standard upload or of a direct one (wharf's extension)
+    const stored = /PUT \/v2\/team\/resume\/(?:blobs\/uploads|_wharf\/uploads)\/\S+ 201 /;
     const copy = cli(['push', `oci:${dir}:v1`, ref, '--dest-tls-verify=false', '--jobs', '1', '--retries', '2']);
     const before = server.logs().length;
     const deadline = Date.now() + 60_000;
@@ -408,6 +432,26 @@ describe('an interrupted copy resumes', { timeout: TEST_TIMEOUT }, () => {
     ok(await cli(['pull', ref, `oci:${out}:v1`, '--src-tls-verify=false']), 'pull');
     expect((await verifyLayoutBlobs(out)).sort()).toEqual([img.manifestDigest, ...img.blobDigests].sort());
     expect((await readLayoutIndex(out)).manifests.map((m) => m.digest)).toEqual([img.manifestDigest]);
+
+    // the same the other way: a pull into oci: interrupted, then run again
+    const again = path('pull-resume');
+    // a blob served: straight, or through the 307 to the server's own signed blob URL
+    const served = /GET (?:\/v2\/team\/resume\/blobs|\/_wharf\/blobs)\/sha256:\S+ 200 /;
+    const pulling = cli(['pull', ref, `oci:${again}:v1`, '--src-tls-verify=false', '--jobs', '1', '--retries', '2']);
+    const from = server.logs().length;
+    const until = Date.now() + 60_000;
+    while (!served.test(server.logs().slice(from)) && Date.now() < until) await new Promise((r) => setTimeout(r, 5));
+    await server.stop();
+    failed(await pulling, 'the interrupted pull', /fetch failed|ECONNREFUSED|terminated|other side closed|socket/i);
+    await expect(readFile(join(again, 'index.json'))).rejects.toThrow(/ENOENT/);
+    await server.restart();
+    const resumed = await cli(['pull', ref, `oci:${again}:v1`, '--src-tls-verify=false']);
+    ok(resumed, 'the resumed pull');
+    const skipped = Number(/, (\d+) already there, in /.exec(resumed.stderr)?.[1]);
+    expect(skipped).toBeGreaterThanOrEqual(1);
+    expect(skipped).toBeLessThan(img.blobDigests.length);
+    expect((await verifyLayoutBlobs(again)).sort()).toEqual([img.manifestDigest, ...img.blobDigests].sort());
+    expect((await readLayoutIndex(again)).manifests.map((m) => m.digest)).toEqual([img.manifestDigest]);
   });
 });
 
@@ -481,11 +525,11 @@ describe('npm run start:lambda (a Function URL that refuses requests over 6 MB)'
     if (bundle) await rm(bundle, { recursive: true, force: true });
   }, 60_000);
 
-  it('wharf push sends a 20 MiB layer in chunks of the advertised 4 MiB; wharf pull gives it back identical', async () => {
+  it('wharf push --dest-direct=false sends a 20 MiB layer in chunks of the advertised 4 MiB; wharf pull gives it back identical', async () => {
     expect(big.layers[0]!.size).toBeGreaterThan(20 * MiB);
     const ref = `${server.host}/lambda/big:v1`;
     const logStart = server.logs().length;
-    const pushed = await cli(['push', `oci:${bigLayout}:v1`, ref, '--dest-tls-verify=false']);
+    const pushed = await cli(['push', `oci:${bigLayout}:v1`, ref, '--dest-tls-verify=false', '--dest-direct=false']);
     ok(pushed, 'wharf push to the Lambda');
     expect(pushed.stdout).toBe(`${big.manifestDigest}\n`);
     const patches = server.logs().slice(logStart).match(/PATCH \/v2\/lambda\/big\/blobs\/uploads\/\S+ -> 202/g) ?? [];
@@ -495,6 +539,19 @@ describe('npm run start:lambda (a Function URL that refuses requests over 6 MB)'
     ok(await cli(['pull', ref, `oci:${out}:v1`, '--src-tls-verify=false']), 'wharf pull from the Lambda');
     expect((await verifyLayoutBlobs(out)).sort()).toEqual([big.manifestDigest, ...big.blobDigests].sort());
     expect((await readLayoutIndex(out)).manifests.map((m) => m.digest)).toEqual([big.manifestDigest]);
+  });
+
+  it('wharf push by default sends the 20 MiB layer straight to S3 (direct upload extension), nothing through the function', async () => {
+    const ref = `${server.host}/lambda/big-direct:v1`;
+    const logStart = server.logs().length;
+    const pushed = await cli(['push', `oci:${bigLayout}:v1`, ref, '--dest-tls-verify=false']);
+    ok(pushed, 'wharf push to the Lambda');
+    const log = server.logs().slice(logStart);
+    expect(log).toMatch(/POST \/v2\/lambda\/big-direct\/_wharf\/uploads -> 20\d/);
+    expect(log).not.toMatch(/blobs\/uploads/);
+    const out = path('big-direct-pulled');
+    ok(await cli(['pull', ref, `oci:${out}:v1`, '--src-tls-verify=false']), 'wharf pull from the Lambda');
+    expect((await verifyLayoutBlobs(out)).sort()).toEqual([big.manifestDigest, ...big.blobDigests].sort());
   });
 
   it('skopeo copy of the same image fails there (413): the chunking is what makes it work', async () => {
