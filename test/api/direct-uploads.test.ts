@@ -818,6 +818,36 @@ describe('embedded part URLs', () => {
     await expectError(await fetch(u.url, { method: 'PUT', body: blob.data.subarray(0, u.length) }), 404, ['BLOB_UPLOAD_UNKNOWN']);
   });
 
+  it('pages part URLs by 1000: next, then GET ?part=next for the rest, and all of them complete the blob', async () => {
+    const dir = await tempDir('wharf-direct-pages-');
+    const tiny = openEmbedded(join(dir, 'data'), 1);
+    try {
+      const reg = registryOn(tiny);
+      const blob = makeBlob(1500);
+      const started = await send(reg, 'POST', '/v2/many/parts/_wharf/uploads', jsonBody({ digest: blob.digest, size: 1500 }));
+      expect(started.status).toBe(202);
+      const first = started.json() as Plan;
+      expect(first).toMatchObject({ partSize: 1, parts: 1500, next: 1001 });
+      expect(first.urls).toHaveLength(1000);
+      expect(first.urls.at(-1)!.part).toBe(1000);
+      const second = (await send(reg, 'GET', `${first.location}?part=${first.next}`)).json() as Plan;
+      expect(second.urls.map((u) => u.part)).toEqual(Array.from({ length: 500 }, (_, i) => 1001 + i));
+      expect(second.next).toBeUndefined();
+      const parts: { part: number; etag: string }[] = [];
+      for (const u of [...first.urls, ...second.urls]) {
+        const url = new URL(u.url);
+        const r = await send(reg, 'PUT', `${url.pathname}${url.search}`, { body: blob.data.subarray(u.offset, u.offset + u.length) });
+        expect(r.status).toBe(200);
+        parts.push({ part: u.part, etag: r.headers.etag! });
+      }
+      const done = await send(reg, 'PUT', first.location, jsonBody({ parts }));
+      expect(done.status, done.text).toBe(201);
+      expect((await send(reg, 'HEAD', `/v2/many/parts/blobs/${blob.digest}`)).status).toBe(200);
+    } finally {
+      await tiny.close();
+    }
+  });
+
   it('refuses an expired URL with 403 DENIED (URLs are issued and checked on the registry clock)', async () => {
     const blob = makeBlob(10);
     const started = await send(registry, 'POST', '/v2/exp/repo/_wharf/uploads', jsonBody({ digest: blob.digest, size: 10 }));

@@ -54,7 +54,10 @@ export class FsDirectUploads implements DirectUploads {
   }
 
   async start(uploadId: string, digest: Digest, size: number): Promise<{ plan: DirectUploadPlan; state: string }> {
-    const partSize = Math.max(this.partSize, Math.ceil(size / MAX_PARTS / MiB) * MiB);
+    // Larger parts (whole MiB) only where the configured size would need more than MAX_PARTS; a
+    // configured size under 1 MiB is kept (rounding up first made every part at least 1 MiB).
+    const needed = Math.ceil(size / MAX_PARTS);
+    const partSize = needed <= this.partSize ? this.partSize : Math.ceil(needed / MiB) * MiB;
     const plan: Plan = { partSize, parts: Math.max(1, Math.ceil(size / partSize)), digest, size };
     await mkdir(this.dir(uploadId), { recursive: true });
     await writeFile(join(this.dir(uploadId), 'plan.json'), JSON.stringify(plan));
