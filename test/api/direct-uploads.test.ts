@@ -583,6 +583,37 @@ describe('aws', () => {
       });
     }
 
+    it('a single PUT whose checksum the store reports (S3 verified it) completes without reading the object back', async () => {
+      const bucket = await aws.newBucket();
+      const client = aws.makeS3Client();
+      const blob = makeBlob(MiB);
+      const checksum = Buffer.from(blob.digest.slice('sha256:'.length), 'hex').toString('base64');
+      const sent: string[] = [];
+      // fauxqs keeps no checksums: report the one S3 would have verified and stored.
+      const reporting = new Proxy(client, {
+        get(target, prop) {
+          if (prop !== 'send') return (target as unknown as Record<string | symbol, unknown>)[prop];
+          return async (command: { constructor: { name: string } }, ...rest: unknown[]) => {
+            sent.push(command.constructor.name);
+            const out = await (target.send as (...args: unknown[]) => Promise<Record<string, unknown>>)(command, ...rest);
+            return command.constructor.name === 'HeadObjectCommand' ? { ...out, ChecksumSHA256: checksum } : out;
+          };
+        },
+      });
+      const store = new S3DirectUploads({ client: reporting, bucket, blobKey: (d) => `blobs/${d}`, uploadKey: (id, name) => `uploads/${id}/${name}` });
+      const id = randomUUID();
+      const { plan: p, state } = await store.start(id, blob.digest, MiB);
+      expect(p.parts).toBe(1);
+      const urls = await store.partUrls(id, state, [1], { expiresInSeconds: 300, baseUrl: 'http://unused' });
+      expect(urls[0]!.headers).toEqual({ 'x-amz-checksum-sha256': checksum });
+      expect(new URL(urls[0]!.url).searchParams.get('X-Amz-SignedHeaders')).toContain('x-amz-checksum-sha256');
+      await sendParts(urls, blob);
+      await expect(store.complete(id, state, blob.digest, MiB, new Map())).resolves.toEqual({ size: MiB });
+      expect(sent).not.toContain('GetObjectCommand');
+      const out = await client.send(new GetObjectCommand({ Bucket: bucket, Key: `blobs/${blob.digest}` }));
+      expect(Buffer.from(await out.Body!.transformToByteArray()).equals(blob.data)).toBe(true);
+    });
+
     for (const size of [MiB, 9 * MiB]) {
       it(`a completion that failed for a passing reason keeps what was sent: the retry completes it (${size / MiB} MiB)`, async () => {
         const bucket = await aws.newBucket();
