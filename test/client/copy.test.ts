@@ -589,3 +589,36 @@ describe('registry transport pieces', () => {
     expect(manifestMediaType('', bytes({ schemaVersion: 2, config: {}, layers: [] }))).toBe('application/vnd.oci.image.manifest.v1+json');
   });
 });
+
+describe('wharf push / pull with CNCF distribution (a registry without wharf\'s extensions)', { timeout: TEST_TIMEOUT }, () => {
+  let server: RegistryServer;
+  beforeAll(async () => {
+    requireTools('docker-registry');
+    const saved = process.env.WHARF_TEST_REGISTRY;
+    process.env.WHARF_TEST_REGISTRY = 'distribution';
+    try {
+      server = await startRegistry();
+    } finally {
+      if (saved === undefined) delete process.env.WHARF_TEST_REGISTRY;
+      else process.env.WHARF_TEST_REGISTRY = saved;
+    }
+    expect(server.kind).toBe('distribution');
+  }, 120_000);
+  afterAll(async () => server?.close(), 60_000);
+
+  it('falls back to the standard upload API, and a multi-arch index and a docker-archive round-trip', async () => {
+    const pushed = await cli(['push', `docker-archive:${archive}`, `${server.host}/team/app:v1`, '--dest-tls-verify=false']);
+    ok(pushed, 'push a docker-archive');
+    expect(pushed.stdout).toBe(`${archived.digest}\n`);
+    const out = path('distribution-oci');
+    ok(await cli(['pull', `${server.host}/team/app:v1`, `oci:${out}:v1`, '--src-tls-verify=false']), 'pull');
+    expect((await verifyLayoutBlobs(out)).sort()).toEqual([archived.digest, archived.config, ...archived.layers].sort());
+
+    ok(await cli(['copy', `oci:${multiLayout}:multi`, `docker://${server.host}/team/multi:m1`, '--dest-tls-verify=false']), 'copy an index');
+    const file = path('distribution-multi') + '.tar';
+    ok(await cli(['copy', `docker://${server.host}/team/multi:m1`, `oci-archive:${file}:m1`, '--src-tls-verify=false']), 'copy it back');
+    const back = await walk(`oci-archive:${file}:m1`);
+    expect(back.root).toBe(multi.indexDigest);
+    expect(back.blobs).toEqual(multi.images.flatMap((i) => i.blobDigests));
+  });
+});

@@ -36,6 +36,8 @@ export interface DirectUploadOptions {
   from?: string;
 }
 
+const UNSUPPORTED = new Set([400, 404, 405, 501]);
+
 export type DirectUploadResult = 'uploaded' | 'exists' | 'unsupported';
 
 export async function pushDirect(
@@ -51,9 +53,12 @@ export async function pushDirect(
     url: `/v2/${repository}/_wharf/uploads${query}`,
     headers: { 'content-type': 'application/json' },
     body: Buffer.from(JSON.stringify({ digest: desc.digest, size: desc.size })),
-    accept: [404, 405],
+    // Other registries answer an unknown route in their own ways: 404 or 405 (distribution),
+    // 400 (a repository name they refuse), 501. Any of them means "use the standard API".
+    // (401 is answered as usual; 403 stays a refusal.)
+    accept: [...UNSUPPORTED],
   });
-  if (started.status === 404 || started.status === 405) {
+  if (UNSUPPORTED.has(started.status)) {
     await started.arrayBuffer();
     return 'unsupported';
   }
