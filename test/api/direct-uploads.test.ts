@@ -256,6 +256,13 @@ function directUploadCases(label: string, open: () => Promise<Target>, opts: { p
       expect(await mounted.json()).toMatchObject({ status: 'mounted', digest: blob.digest, size: 1000 });
       expect(await headStatus(t, target, blob.digest)).toBe(200);
 
+      // Mounted only at the size it has.
+      const sized = repoName('sized');
+      const wrongSize = await startDirect(t, sized, { digest: blob.digest, size: 1001 }, repo);
+      expect(wrongSize.status).toBe(202);
+      expect(((await wrongSize.json()) as Plan).status).toBe('upload');
+      expect(await headStatus(t, sized, blob.digest)).toBe(404);
+
       // `other` does not have it: an upload plan, and nothing linked.
       const third = repoName('third');
       const p = await startDirect(t, third, { digest: blob.digest, size: 1000 }, other);

@@ -21,6 +21,7 @@ import { RegistryError } from '../errors.js';
 import { json, readBody, respond, type RegistryResponse } from '../http.js';
 import { UnknownDirectUploadError } from '../../storage/fs/direct-uploads.js';
 import { parseDigest } from '../oci/digest.js';
+import { isRepositoryName } from '../oci/reference.js';
 import { reserveBlob } from './blob-reservation.js';
 import { DIRECT_SESSION_PREFIX, findSession, withLease } from './upload-session.js';
 import { linkNewBlob, mountBlob } from './uploads.js';
@@ -84,7 +85,10 @@ export async function startDirectUpload(ctx: Context, name: string): Promise<Reg
     return json(200, { status: 'exists', digest, size }, { 'docker-content-digest': digest });
   }
   const from = ctx.req.query.get('from');
-  if (from !== null && (await mountBlob(ctx, name, digest, from))) {
+  // Mounted only at the stated size, as `exists` is: a client whose size is wrong gets a plan (and
+  // its completion fails) rather than a blob of another size than it will write into a manifest.
+  const mountable = from !== null && isRepositoryName(from) && (await meta.getBlobLink(from, digest))?.size === size;
+  if (mountable && (await mountBlob(ctx, name, digest, from))) {
     return json(201, { status: 'mounted', digest, size }, { 'docker-content-digest': digest, location: `/v2/${name}/blobs/${digest}` });
   }
 
