@@ -92,11 +92,22 @@ export async function runCopyCommand(command: 'copy' | 'push' | 'pull', argv: st
     console.error(`wharf ${command}: a destination needs a tag, not a digest\n${USAGE}`);
     return 2;
   }
+  if (values.all && src.transport !== 'docker') {
+    console.error(`wharf ${command}: --all copies referrers, which only a registry source (docker://) has\n${USAGE}`);
+    return 2;
+  }
+  const given: Partial<Record<Side, Credentials>> = {};
+  try {
+    for (const side of ['src', 'dest'] as const) {
+      const value = values[`${side}-creds`] ?? values.creds;
+      if (value !== undefined) given[side] = parseCreds(value);
+    }
+  } catch (error) {
+    console.error(`wharf ${command}: ${(error as Error).message}\n${USAGE}`);
+    return 2;
+  }
   const tlsVerify = (side: Side) => (values[`${side}-tls-verify`] ?? values['tls-verify'] ?? 'true') !== 'false';
-  const creds = async (side: Side, host: string): Promise<Credentials | undefined> => {
-    const given = values[`${side}-creds`] ?? values.creds;
-    return given ? parseCreds(given) : credentialsFor(host);
-  };
+  const creds = async (side: Side, host: string): Promise<Credentials | undefined> => given[side] ?? credentialsFor(host);
   const target = async (ref: Extract<TransportReference, { transport: 'docker' }>, side: Side): Promise<RegistryTarget> => ({
     http: new RegistryHttp({
       baseUrl: `${tlsVerify(side) ? 'https' : 'http'}://${ref.host === 'docker.io' ? 'registry-1.docker.io' : ref.host}`,

@@ -286,6 +286,8 @@ describe('wharf copy on the embedded backend', { timeout: TEST_TIMEOUT }, () => 
       [['copy', '--jobs', '0', 'oci:a', 'oci:b'], /--jobs/],
       [['copy', '--retries', 'x', 'oci:a', 'oci:b'], /--retries/],
       [['copy', '--tls-verify=no', 'oci:a', 'oci:b'], /--tls-verify takes true or false/],
+      [['push', '--dest-creds', 'alice', `oci:${layout}:v1`, `${server.host}/team/app:v1`], /credentials must be USER:PASSWORD/],
+      [['copy', '--all', `oci:${layout}:v1`, `docker://${server.host}/team/app:v1`], /--all .* registry source/],
       [['copy', 'nope:a', 'oci:b'], /unknown transport/],
       [['push', `oci:${layout}:v1`, 'Bad/Repo:v1'], /invalid image reference/],
       [['pull', `${server.host}/team/app:v1`, 'oci'], /invalid image reference/],
