@@ -5,6 +5,7 @@
  * Function URL that refuses requests over 6 MB). skopeo checks interop; a missing skopeo is a
  * failure, never a skip.
  */
+import { randomBytes } from 'node:crypto';
 import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,7 +17,7 @@ import type { ImageSource } from '../../functions/client/transports/types.js';
 import { startAwsLocal, type AwsLocal } from '../support/aws-local.js';
 import { wharf, type Run } from '../support/cli.js';
 import { makeContainersEnv, type ContainersEnv } from '../support/containers-tools.js';
-import { makeImageLayout, makeIndexLayout, readLayoutIndex, sha256, verifyLayoutBlobs, type ImageInfo, type IndexInfo } from '../support/oci-fixtures.js';
+import { makeImageLayout, makeIndexLayout, makeTar, readLayoutIndex, sha256, verifyLayoutBlobs, type ImageInfo, type IndexInfo } from '../support/oci-fixtures.js';
 import { freePort, REPO_ROOT, startRegistry, type RegistryServer } from '../support/registry-server.js';
 import { requireTools, run as runTool, setupOnce } from '../support/tools.js';
 import { copyImage } from './copy-image.js';
@@ -275,6 +276,51 @@ describe('wharf copy on the embedded backend', { timeout: TEST_TIMEOUT }, () => 
       ok(await cli(['pull', `${server.host}/${repo}:v1`, `oci:${out}:v1`, '--src-tls-verify=false', '--quiet']), `pull from ${repo}`);
       expect((await verifyLayoutBlobs(out)).sort()).toEqual([img.manifestDigest, ...img.blobDigests].sort());
     }
+  });
+
+  it('a classic `docker save` archive (<id>/layer.tar, <hex>.json, repositories) pushed as docker save wrote it, and skopeo reads it back', async () => {
+    const layers = [0, 1].map((i) => makeTar([{ name: 'app/', dir: true }, { name: `app/file-${i}.bin`, content: randomBytes(30_000 + i) }]));
+    const config = Buffer.from(
+      JSON.stringify({
+        architecture: 'amd64',
+        os: 'linux',
+        config: { Cmd: ['/app/file-0.bin'] },
+        rootfs: { type: 'layers', diff_ids: layers.map((l) => sha256(l)) },
+      }),
+    );
+    const configHex = sha256(config).slice('sha256:'.length);
+    const ids = layers.map((_, i) => sha256(`layer ${i} ${configHex}`).slice('sha256:'.length));
+    const file = path('docker-save') + '.tar';
+    await writeFile(
+      file,
+      makeTar([
+        ...ids.flatMap((id, i) => [
+          { name: `${id}/`, dir: true },
+          { name: `${id}/VERSION`, content: Buffer.from('1.0') },
+          { name: `${id}/json`, content: Buffer.from(JSON.stringify({ id, ...(i > 0 ? { parent: ids[i - 1] } : {}) })) },
+          { name: `${id}/layer.tar`, content: layers[i] },
+        ]),
+        { name: `${configHex}.json`, content: config },
+        { name: 'manifest.json', content: Buffer.from(JSON.stringify([{ Config: `${configHex}.json`, RepoTags: ['my/app:1.0'], Layers: ids.map((id) => `${id}/layer.tar`) }])) },
+        { name: 'repositories', content: Buffer.from(JSON.stringify({ 'my/app': { '1.0': ids[1] } })) },
+      ]),
+    );
+    const ref = `${server.host}/my/app:1.0`;
+    const pushed = await cli(['push', `docker-archive:${file}`, ref, '--dest-tls-verify=false']);
+    ok(pushed, 'push the docker save archive');
+    const digest = pushed.stdout.trim();
+    const inspected = JSON.parse((await ct.skopeo(['inspect', '--tls-verify=false', `docker://${ref}`])).stdout);
+    expect(inspected.Digest).toBe(digest);
+    expect(inspected.Layers).toEqual(layers.map((l) => sha256(l)));
+    const raw = JSON.parse((await ct.skopeo(['inspect', '--raw', '--tls-verify=false', `docker://${ref}`])).stdout);
+    expect(raw.mediaType).toBe('application/vnd.docker.distribution.manifest.v2+json');
+    expect(raw.config.digest).toBe(`sha256:${configHex}`);
+
+    const again = path('docker-save-again') + '.tar';
+    ok(await cli(['pull', ref, `docker-archive:${again}:my/app:1.0`, '--src-tls-verify=false']), 'pull into a docker-archive');
+    const back = await walk(`docker-archive:${again}:my/app:1.0`);
+    expect(back.root).toBe(digest);
+    expect(back.blobs).toEqual([`sha256:${configHex}`, ...layers.map((l) => sha256(l))]);
   });
 
   it('bad command lines exit 2 with the usage', async () => {
