@@ -476,6 +476,9 @@ function directUploadCases(label: string, open: () => Promise<Target>, opts: { p
         expect(res.status, `${JSON.stringify(body)}: ${text}`).toBe(400);
         expect(codes, `${JSON.stringify(body)}: ${text}`).toContain((JSON.parse(text) as { errors: { code: string }[] }).errors[0]!.code);
       }
+      // A body over 1 MiB is not read to the end.
+      const huge = JSON.stringify({ digest, size: 1, pad: 'x'.repeat(2 * MiB) });
+      await expectError(await startDirect(t, repo, huge), 413, ['SIZE_INVALID']);
       const p = await plan(t, repo, makeBlob(10));
       for (const part of ['0', '-1', 'abc', '1.5', '', '999999']) {
         await expectError(await call(t, `${p.location}?part=${part}`), 400, ['BLOB_UPLOAD_INVALID']);

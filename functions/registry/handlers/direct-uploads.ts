@@ -50,7 +50,10 @@ function direct(ctx: Context): DirectUploads {
 
 /** The request body as a JSON object (`null`, arrays and scalars are refused, not dereferenced). */
 async function readJson(ctx: Context): Promise<Record<string, unknown>> {
-  const bytes = await readBody(ctx.req.body, MAX_REQUEST_JSON, () => new RegistryError('SIZE_INVALID', 'request too large', undefined, 413));
+  const tooLarge = () => new RegistryError('SIZE_INVALID', `request body over ${MAX_REQUEST_JSON} bytes`, undefined, 413);
+  // Refused before reading, as manifests are: a body abandoned half-read left the client hanging.
+  if (Number(ctx.req.header('content-length') ?? 0) > MAX_REQUEST_JSON) throw tooLarge();
+  const bytes = await readBody(ctx.req.body, MAX_REQUEST_JSON, tooLarge);
   let value: unknown;
   try {
     value = JSON.parse(bytes.toString('utf8'));
