@@ -889,6 +889,16 @@ describe('embedded part URLs', () => {
     }
   });
 
+  it('GET location keeps the session alive (its expiry moves on)', async () => {
+    const started = await send(registry, 'POST', '/v2/alive/repo/_wharf/uploads', jsonBody({ digest: makeBlob(10).digest, size: 10 }));
+    const p = started.json() as Plan;
+    const before = (await backend.meta.getUpload('alive/repo', p.id))!.expiresAt;
+    expect(before).toBe(clock.now() + defaultRegistryConfig.uploadSessionTtlSeconds * 1000);
+    clock.advance(3_600_000);
+    expect((await send(registry, 'GET', p.location)).status).toBe(200);
+    expect((await backend.meta.getUpload('alive/repo', p.id))!.expiresAt).toBe(before + 3_600_000);
+  });
+
   it('refuses an expired URL with 403 DENIED (URLs are issued and checked on the registry clock)', async () => {
     const blob = makeBlob(10);
     const started = await send(registry, 'POST', '/v2/exp/repo/_wharf/uploads', jsonBody({ digest: blob.digest, size: 10 }));

@@ -15,7 +15,7 @@
  * is swept like any other, and the standard upload routes refuse it (and vice versa).
  */
 import { randomUUID } from 'node:crypto';
-import { DigestMismatchError, SizeMismatchError, type DirectUploads, type UploadSession } from '../../storage/types.js';
+import { ConflictError, DigestMismatchError, SizeMismatchError, type DirectUploads, type UploadSession } from '../../storage/types.js';
 import type { Context } from '../context.js';
 import { RegistryError } from '../errors.js';
 import { json, readBody, respond, type RegistryResponse } from '../http.js';
@@ -142,7 +142,23 @@ export async function getDirectUpload(ctx: Context, name: string, id: string): P
   const raw = ctx.req.query.get('part') ?? '1';
   const first = /^[1-9][0-9]{0,4}$/.test(raw) ? Number(raw) : NaN;
   if (!Number.isSafeInteger(first)) throw new RegistryError('BLOB_UPLOAD_INVALID', 'part must be a positive integer');
+  await keepAlive(ctx, session);
   return json(200, { status: 'upload', id, location: `/v2/${name}/_wharf/uploads/${id}`, ...(await page(ctx, session, first)) });
+}
+
+/**
+ * A client asking for URLs is still uploading: the session's expiry moves on, as a standard
+ * session's does with each PATCH (parts go to storage, so nothing else tells the registry).
+ * Skipped while a completion holds the lease; losing a race to one changes nothing.
+ */
+async function keepAlive(ctx: Context, session: UploadSession): Promise<void> {
+  const { meta, config, now } = ctx.deps;
+  const at = now();
+  if (session.leaseUntil > at) return;
+  const renewed = { ...session, version: session.version + 1, expiresAt: at + config.uploadSessionTtlSeconds * 1000 };
+  await meta.updateUpload(renewed, session.version).catch((error: unknown) => {
+    if (!(error instanceof ConflictError)) throw error;
+  });
 }
 
 /** PUT /v2/<name>/_wharf/uploads/<id>: verify what was sent, then link the blob. */
