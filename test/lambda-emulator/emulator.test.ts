@@ -125,7 +125,7 @@ describe('npm run start:lambda (bundled handler behind a local Function URL)', {
     expect(patched.headers.get('oci-chunk-max-length')).toBe(String(4 * MiB));
   });
 
-  it('a body that reaches the function but is over its limit gets 413 SIZE_INVALID naming the limit and the chunk size that fits', async () => {
+  it('a body that reaches the function but is over its limit gets 413 SIZE_INVALID naming the limit and the ways around it', async () => {
     const location = await startUpload('lambda/over-limit');
     // 4.45 MiB: the event still fits 6 MB, the body is over FUNCTION_URL_BODY_LIMIT.
     const body = randomBytes(FUNCTION_URL_BODY_LIMIT + 1000);
@@ -140,6 +140,7 @@ describe('npm run start:lambda (bundled handler behind a local Function URL)', {
     expect(error.detail).toEqual({ length: body.length, limit: FUNCTION_URL_BODY_LIMIT });
     expect(error.message).toContain(String(FUNCTION_URL_BODY_LIMIT));
     expect(error.message).toMatch(/chunks of at most 4194304 bytes/);
+    expect(error.message).toMatch(/wharf push.*wharf bridge/);
   });
 
   it('takes a 3 MiB monolithic upload and serves it back through the 307 to S3', async () => {

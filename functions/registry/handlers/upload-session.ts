@@ -40,14 +40,15 @@ function chunkLengthHeaders(requestBodyLimit: number): Record<string, string> {
 }
 
 /**
- * 413 for a body over what this deployment can take, with the limit and the way around it: chunks
- * under the limit. (Issue 5's direct-to-storage client and bridge, once built, are the second way.)
+ * 413 for a body over what this deployment can take, with the limit and the two ways around it:
+ * chunks under the limit, or the direct upload extension (wharf push, wharf bridge).
  */
 export function bodyTooLarge(length: number, limit: number): RegistryError {
   return new RegistryError(
     'SIZE_INVALID',
     `request body of ${length} bytes is over this endpoint's limit of ${limit} bytes (AWS Lambda): ` +
-      `send the blob in chunks of at most ${Math.min(ADVERTISED_CHUNK_BYTES, limit)} bytes (OCI-Chunk-Max-Length, e.g. regctl --blob-chunk)`,
+      `send the blob in chunks of at most ${Math.min(ADVERTISED_CHUNK_BYTES, limit)} bytes (OCI-Chunk-Max-Length, e.g. regctl --blob-chunk), ` +
+      'or straight to storage: `wharf push`, or any client through `wharf bridge --upstream <this registry>`',
     { length, limit },
     413,
   );
