@@ -158,6 +158,7 @@ export function loadConfig(env: Env = process.env): Readonly<WharfConfig> {
       pageSizeMax: integer(env, 'PAGE_SIZE_MAX', d.pageSizeMax, 1),
       policyCacheMs: integer(env, 'POLICY_CACHE_MS', d.policyCacheMs, 0),
       gcGraceSeconds: graceSeconds,
+      ...(env.DIRECT_VERIFY_SLICE_SECONDS ? { directVerifySliceSeconds: integer(env, 'DIRECT_VERIFY_SLICE_SECONDS', 0, 0) } : {}),
     },
     lifecycle: { graceSeconds },
     auth: {

@@ -29,6 +29,11 @@ export interface RegistryConfig {
    * under it, and a body declared larger is refused with 413 naming the limit and the ways around it.
    */
   requestBodyLimit?: number;
+  /**
+   * Where a request may not run long (Lambda): the most one request spends verifying a direct
+   * upload before it pauses and lets the client's polls go on (handlers/direct-uploads.ts).
+   */
+  directVerifySliceSeconds?: number;
 }
 
 export const defaultRegistryConfig: RegistryConfig = {

@@ -39,6 +39,9 @@ export class ConflictError extends StorageError {}
 /** A signed storage URL that is wrong or expired (the embedded backend's part URLs). */
 export class InvalidSignatureError extends StorageError {}
 
+/** A part URL of a direct upload that is gone (completed or cancelled). */
+export class UnknownDirectUploadError extends StorageError {}
+
 export class MissingBlobsError extends StorageError {
   constructor(readonly digests: Digest[]) {
     super(`blobs not in repository: ${digests.join(', ')}`);
@@ -110,6 +113,25 @@ export interface DirectPartUrl {
   length: number;
 }
 
+/**
+ * Verifying a blob too large for one request (a Lambda invocation ends after 15 minutes): stop at
+ * `deadline` (ms epoch) with VerificationPendingError, and go on later from its `progress`.
+ */
+export interface VerifySlice {
+  deadline: number;
+  progress?: string;
+}
+
+/** A verification that stopped at its deadline; `progress` resumes it (saved hash state and offset). */
+export class VerificationPendingError extends StorageError {
+  constructor(
+    readonly progress: string,
+    readonly verified: number,
+  ) {
+    super(`verification paused after ${verified} bytes`);
+  }
+}
+
 export interface DirectUploads {
   /** Prepares an upload of `size` bytes that must hash to `digest`; `state` is kept in the session. */
   start(uploadId: string, digest: Digest, size: number): Promise<{ plan: DirectUploadPlan; state: string }>;
@@ -119,7 +141,14 @@ export interface DirectUploads {
    * reading it back) and makes it the blob `digest`. `etags` are the parts' answers (S3). On a
    * mismatch throws DigestMismatchError/SizeMismatchError and keeps nothing.
    */
-  complete(uploadId: string, state: string, digest: Digest, size: number, etags: Map<number, string>): Promise<BlobInfo>;
+  complete(
+    uploadId: string,
+    state: string,
+    digest: Digest,
+    size: number,
+    etags: Map<number, string>,
+    verify?: VerifySlice,
+  ): Promise<BlobInfo>;
   abort(uploadId: string, state: string): Promise<void>;
   /**
    * Where storage is this server (embedded backend): takes the body of a part URL, checking its

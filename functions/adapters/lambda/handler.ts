@@ -11,7 +11,7 @@ import { openAwsBackend } from '../../storage/aws-backend.js';
 import { replicaReadOnly } from '../../regions/read-only.js';
 import type { Backend } from '../../storage/backends.js';
 import { toFunctionUrlResult, toRegistryRequest } from './adapter.js';
-import { FUNCTION_URL_BODY_LIMIT } from './limits.js';
+import { FUNCTION_URL_BODY_LIMIT, LAMBDA_VERIFY_SLICE_SECONDS } from './limits.js';
 import type { FunctionUrlEvent, FunctionUrlResult } from './events.js';
 import { runGcJob, type GcJobResult, type InvocationContext } from './gc-job.js';
 import { bodyBytes, requestMetrics } from './metrics.js';
@@ -133,7 +133,13 @@ async function buildDeployed(): Promise<FunctionUrlHandler> {
   const { blobs, meta, auth: store } = backend;
   const auth = await openAuth(config, store);
   const readOnly = replicaReadOnly(config);
-  const registryConfig = { ...config.registry, requestBodyLimit: FUNCTION_URL_BODY_LIMIT };
+  const registryConfig = {
+    ...config.registry,
+    requestBodyLimit: FUNCTION_URL_BODY_LIMIT,
+    // Verification of a huge direct upload pauses after 10 minutes (the function stops at 15;
+    // the copy into place and the link come after it) and the client's polls go on.
+    directVerifySliceSeconds: config.registry.directVerifySliceSeconds ?? LAMBDA_VERIFY_SLICE_SECONDS,
+  };
   return createFunctionUrlHandler(createRegistry({ blobs, meta, config: registryConfig, auth, readOnly }), console.log, {
     publicUrl: config.publicUrl,
     iamLoginOnly: config.auth.iamLoginOnly,

@@ -7,3 +7,6 @@
 export const FUNCTION_URL_EVENT_LIMIT = 6_291_456;
 const ENVELOPE_ALLOWANCE = 64 * 1024;
 export const FUNCTION_URL_BODY_LIMIT = Math.floor(((FUNCTION_URL_EVENT_LIMIT - ENVELOPE_ALLOWANCE) * 3) / 4);
+
+/** Of a 15-minute function: verifying a direct upload pauses after this, leaving time to copy and link. */
+export const LAMBDA_VERIFY_SLICE_SECONDS = 600;

@@ -76,7 +76,13 @@ export async function pushDirect(
       headers: { 'content-type': 'application/json' },
       body: Buffer.from(JSON.stringify({ parts: etags })),
     });
-    await done.arrayBuffer();
+    let answer = (await done.json()) as { status?: string };
+    // A blob too large to verify in one request: the registry verifies a slice per poll.
+    while (answer.status === 'verifying') {
+      const polled = await http.request({ method: 'GET', url: location });
+      answer = (await polled.json()) as { status?: string };
+    }
+    if (answer.status !== 'done') throw new RegistryHttpError(502, undefined, `${location}: completion answered ${JSON.stringify(answer).slice(0, 200)}`);
     return 'uploaded';
   } catch (error) {
     await http.request({ method: 'DELETE', url: location, accept: [404] }).then((r) => r.arrayBuffer()).catch(() => undefined);

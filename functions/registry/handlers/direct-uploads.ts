@@ -15,11 +15,18 @@
  * is swept like any other, and the standard upload routes refuse it (and vice versa).
  */
 import { randomUUID } from 'node:crypto';
-import { ConflictError, DigestMismatchError, SizeMismatchError, type DirectUploads, type UploadSession } from '../../storage/types.js';
+import {
+  ConflictError,
+  DigestMismatchError,
+  SizeMismatchError,
+  UnknownDirectUploadError,
+  VerificationPendingError,
+  type DirectUploads,
+  type UploadSession,
+} from '../../storage/types.js';
 import type { Context } from '../context.js';
 import { RegistryError } from '../errors.js';
 import { json, readBody, respond, type RegistryResponse } from '../http.js';
-import { UnknownDirectUploadError } from '../../storage/fs/direct-uploads.js';
 import { parseDigest } from '../oci/digest.js';
 import { isRepositoryName } from '../oci/reference.js';
 import { reserveBlob } from './blob-reservation.js';
@@ -40,6 +47,8 @@ interface DirectSessionState {
   parts: number;
   /** The blob store's own state (an S3 multipart upload id). */
   store: string;
+  /** Set once a completion paused its verification: where the next request goes on from. */
+  verify?: { progress: string; verified: number };
 }
 
 function direct(ctx: Context): DirectUploads {
@@ -142,6 +151,8 @@ export async function getDirectUpload(ctx: Context, name: string, id: string): P
   const raw = ctx.req.query.get('part') ?? '1';
   const first = /^[1-9][0-9]{0,4}$/.test(raw) ? Number(raw) : NaN;
   if (!Number.isSafeInteger(first)) throw new RegistryError('BLOB_UPLOAD_INVALID', 'part must be a positive integer');
+  // A paused verification: this poll verifies the next slice (all parts are in storage by now).
+  if (sessionState(session).verify) return runCompletion(ctx, name, session, new Map());
   await keepAlive(ctx, session);
   return json(200, { status: 'upload', id, location: `/v2/${name}/_wharf/uploads/${id}`, ...(await page(ctx, session, first)) });
 }
@@ -164,7 +175,6 @@ async function keepAlive(ctx: Context, session: UploadSession): Promise<void> {
 /** PUT /v2/<name>/_wharf/uploads/<id>: verify what was sent, then link the blob. */
 export async function completeDirectUpload(ctx: Context, name: string, id: string): Promise<RegistryResponse> {
   const session = await findSession(ctx, name, id, 'direct');
-  const state = sessionState(session);
   const body = await readJson(ctx);
   const etags = new Map<number, string>();
   for (const entry of Array.isArray(body.parts) ? (body.parts as unknown[]) : []) {
@@ -172,24 +182,49 @@ export async function completeDirectUpload(ctx: Context, name: string, id: strin
     const { part, etag } = entry as { part?: unknown; etag?: unknown };
     if (typeof part === 'number' && Number.isSafeInteger(part) && typeof etag === 'string') etags.set(part, etag);
   }
+  return runCompletion(ctx, name, session, etags);
+}
+
+/**
+ * Verifies and links. Where requests are bounded in time (Lambda: `directVerifySliceSeconds`), a
+ * blob too large to verify in one request pauses with 202 `{"status":"verifying"}`, its progress
+ * kept in the session, and each GET of the location (the client polls) verifies the next slice
+ * until the answer is `{"status":"done"}`.
+ */
+async function runCompletion(ctx: Context, name: string, session: UploadSession, etags: Map<number, string>): Promise<RegistryResponse> {
+  const state = sessionState(session);
+  const { config, now } = ctx.deps;
+  const location = `/v2/${name}/_wharf/uploads/${session.id}`;
+  const verify = config.directVerifySliceSeconds === undefined ? undefined : { deadline: now() + config.directVerifySliceSeconds * 1000, progress: state.verify?.progress };
+  let paused: VerificationPendingError | undefined;
   await withLease(ctx, session, async (lease) => {
     await reserveBlob(ctx, state.digest);
-    const { size } = await direct(ctx)
-      .complete(id, state.store, state.digest, state.size, etags)
-      .catch(async (error: unknown) => {
-        // Wrong or missing bytes: the session goes, and whatever the store still holds for it (parts
-        // of a multipart upload, part files) with it: the client starts over.
-        if (error instanceof DigestMismatchError || error instanceof SizeMismatchError) {
-          lease.ended = true;
-          await direct(ctx)
-            .abort(id, state.store)
-            .catch(() => undefined);
-        }
-        throw error;
-      });
+    let size: number;
+    try {
+      ({ size } = await direct(ctx).complete(session.id, state.store, state.digest, state.size, etags, verify));
+    } catch (error) {
+      if (error instanceof VerificationPendingError) {
+        paused = error;
+        const next: DirectSessionState = { ...state, verify: { progress: error.progress, verified: error.verified } };
+        lease.cursor = { ...lease.cursor, state: DIRECT_SESSION_PREFIX + JSON.stringify(next) };
+        return;
+      }
+      // Wrong or missing bytes: the session goes, and whatever the store still holds for it (parts
+      // of a multipart upload, part files) with it: the client starts over.
+      if (error instanceof DigestMismatchError || error instanceof SizeMismatchError) {
+        lease.ended = true;
+        await direct(ctx)
+          .abort(session.id, state.store)
+          .catch(() => undefined);
+      }
+      throw error;
+    }
     await linkNewBlob(ctx, name, state.digest, size);
     lease.ended = true;
   });
+  if (paused) {
+    return json(202, { status: 'verifying', digest: state.digest, size: state.size, verified: paused.verified, location }, { location });
+  }
   return json(
     201,
     { status: 'done', digest: state.digest, size: state.size },

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import {
   DigestMismatchError,
   InvalidSignatureError,
+  UnknownDirectUploadError,
   SizeMismatchError,
   StorageError,
   TooLargeError,
@@ -27,8 +28,6 @@ import {
 
 export const DIRECT_PART_PATH = '/_wharf/direct/';
 
-/** A part URL (validly signed) of an upload that is no longer there: completed or cancelled. */
-export class UnknownDirectUploadError extends StorageError {}
 const MiB = 1024 * 1024;
 const MAX_PARTS = 10_000;
 

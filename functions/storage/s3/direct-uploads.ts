@@ -34,8 +34,11 @@ import {
   type DirectPartUrl,
   type DirectUploadPlan,
   type DirectUploads,
+  VerificationPendingError,
+  type VerifySlice,
 } from '../types.js';
 import { copyObject } from './server-side-copy.js';
+import { freshSha256, resumeSha256, saveSha256 } from './upload-state.js';
 
 const MAX_PARTS = 10_000;
 const MiB = 1024 * 1024;
@@ -51,6 +54,8 @@ export interface S3DirectUploadsOptions {
   partSize?: number;
   /** Ranged reads in flight while verifying a multipart upload (default 4). */
   verifyConcurrency?: number;
+  /** Blobs above this many bytes verify resumably when the caller gives a deadline (default 2 GiB). */
+  resumableVerifyFrom?: number;
 }
 
 interface DirectState {
@@ -67,6 +72,7 @@ export class S3DirectUploads implements DirectUploads {
   private readonly singlePutMax: number;
   private readonly partSize: number;
   private readonly verifyConcurrency: number;
+  private readonly resumableVerifyFrom: number;
 
   constructor(private readonly opts: S3DirectUploadsOptions) {
     this.s3 = opts.client;
@@ -74,6 +80,7 @@ export class S3DirectUploads implements DirectUploads {
     this.singlePutMax = opts.singlePutMax ?? 8 * MiB;
     this.partSize = Math.max(opts.partSize ?? 8 * MiB, 5 * MiB);
     this.verifyConcurrency = opts.verifyConcurrency ?? 4;
+    this.resumableVerifyFrom = opts.resumableVerifyFrom ?? 2 * 1024 * MiB;
   }
 
   async start(uploadId: string, digest: Digest, size: number): Promise<{ plan: DirectUploadPlan; state: string }> {
@@ -121,7 +128,14 @@ export class S3DirectUploads implements DirectUploads {
     );
   }
 
-  async complete(uploadId: string, rawState: string, digest: Digest, size: number, etags: Map<number, string>): Promise<BlobInfo> {
+  async complete(
+    uploadId: string,
+    rawState: string,
+    digest: Digest,
+    size: number,
+    etags: Map<number, string>,
+    verify?: VerifySlice,
+  ): Promise<BlobInfo> {
     const state = decode(rawState);
     const key = this.key(uploadId);
     let head = await this.head(key);
@@ -154,7 +168,10 @@ export class S3DirectUploads implements DirectUploads {
       if (head.size !== size) throw new SizeMismatchError(size, head.size);
       const trusted = state.multipartId === undefined && head.checksum === checksumOf(digest);
       if (!trusted) {
-        const actual = await this.hashRanges(key, size, digest.slice(0, digest.indexOf(':')));
+        const actual =
+          verify && (verify.progress !== undefined || size > this.resumableVerifyFrom)
+            ? await this.hashRangesResumable(key, size, verify)
+            : await this.hashRanges(key, size, digest.slice(0, digest.indexOf(':')));
         if (actual !== digest) throw new DigestMismatchError(digest, actual);
       }
       await copyObject(this.s3, this.bucket, key, this.opts.blobKey(digest), size);
@@ -198,6 +215,33 @@ export class S3DirectUploads implements DirectUploads {
   /** Reads the object in ranges, several in flight, and hashes them in order. */
   private async hashRanges(key: string, size: number, algorithm: string): Promise<Digest> {
     const hash = createHash(algorithm);
+    await this.readRanges(key, 0, size, (bytes) => {
+      hash.update(bytes);
+      return true;
+    });
+    return `${algorithm}:${hash.digest('hex')}`;
+  }
+
+  /**
+   * The same with a SHA-256 whose state survives the request (hash-wasm, ~5x slower than
+   * node:crypto, so only where a blob may not verify within one request): it stops once
+   * `deadline` has passed, with the state and offset to go on from in the next request.
+   */
+  private async hashRangesResumable(key: string, size: number, verify: VerifySlice): Promise<Digest> {
+    const saved = verify.progress ? (JSON.parse(verify.progress) as { offset: number; sha256: string }) : undefined;
+    const hasher = saved ? await resumeSha256(saved.sha256) : await freshSha256();
+    let offset = saved?.offset ?? 0;
+    await this.readRanges(key, offset, size, (bytes) => {
+      hasher.update(bytes);
+      offset += bytes.length;
+      return offset >= size || Date.now() < verify.deadline;
+    });
+    if (offset < size) throw new VerificationPendingError(JSON.stringify({ offset, sha256: saveSha256(hasher) }), offset);
+    return `sha256:${hasher.digest('hex')}`;
+  }
+
+  /** Ranged reads from `from`, several in flight, handed over in order until `take` says stop. */
+  private async readRanges(key: string, from: number, size: number, take: (bytes: Uint8Array) => boolean): Promise<void> {
     const range = Math.max(this.partSize, 8 * MiB);
     const fetchRange = async (start: number): Promise<Uint8Array> => {
       const end = Math.min(start + range, size) - 1;
@@ -206,7 +250,7 @@ export class S3DirectUploads implements DirectUploads {
       return out.Body.transformToByteArray();
     };
     const inFlight: Promise<Uint8Array>[] = [];
-    let next = 0;
+    let next = from;
     const refill = () => {
       while (inFlight.length < this.verifyConcurrency && next < size) {
         inFlight.push(fetchRange(next));
@@ -216,10 +260,13 @@ export class S3DirectUploads implements DirectUploads {
     refill();
     while (inFlight.length > 0) {
       const bytes = await inFlight.shift()!;
-      hash.update(bytes);
+      if (!take(bytes)) {
+        // Stopping early: the reads still in flight are not needed.
+        await Promise.allSettled(inFlight);
+        return;
+      }
       refill();
     }
-    return `${algorithm}:${hash.digest('hex')}`;
   }
 }
 
