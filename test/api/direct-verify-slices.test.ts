@@ -54,7 +54,7 @@ async function upload(repo: string, data: Buffer, digest = digestOf(data)): Prom
   const plan = (await res.json()) as Plan;
   const parts = [];
   for (const u of plan.urls) {
-    const put = await fetch(u.url, { method: 'PUT', headers: u.headers, body: data.subarray(u.offset, u.offset + u.length) });
+    const put = await fetch(u.url, { method: 'PUT', headers: u.headers, body: data.subarray(u.offset, u.offset + u.length) as unknown as BodyInit });
     expect(put.status).toBe(200);
     parts.push({ part: u.part, etag: put.headers.get('etag') });
   }

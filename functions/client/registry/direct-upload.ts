@@ -7,6 +7,7 @@
 import { createHash } from 'node:crypto';
 import { BlobVerificationError, type Descriptor } from '../transports/types.js';
 import { RegistryHttpError, type RegistryHttp } from './registry-http.js';
+import { sendStream } from './stream-upload.js';
 
 export interface PartUrl {
   part: number;
@@ -126,7 +127,7 @@ async function sendParts(
     for (let attempt = 1; ; attempt++) {
       const url = await urlFor(part, attempt > 1);
       try {
-        const res = await fetch(url.url, { method: url.method, headers: url.headers, body: bytes as unknown as BodyInit });
+        const res = await sendStream(url.url, url.method, { ...url.headers, 'content-length': String(bytes.length) }, [bytes]);
         const text = await res.text();
         if (!res.ok) throw new RegistryHttpError(res.status, undefined, `part ${part}: storage answered ${res.status} ${text.slice(0, 200)}`);
         etags.push({ part, etag: res.headers.get('etag') ?? '' });

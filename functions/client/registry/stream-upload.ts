@@ -12,7 +12,7 @@ export async function sendStream(
   url: string,
   method: string,
   headers: Record<string, string>,
-  body: AsyncIterable<Uint8Array>,
+  body: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
 ): Promise<Response> {
   const target = new URL(url);
   const request = target.protocol === 'https:' ? httpsRequest : httpRequest;
