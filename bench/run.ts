@@ -6,7 +6,7 @@
  * Environment:
  *   BENCH_RUNS=n      runs per figure (default 3; 2 for the 1 GiB images)
  *   BENCH_QUICK=1     smoke run: small images and data sets, 1 run, short load
- *   BENCH_SUITES=a,b  only these suites (throughput, memory, manifest-load, listing, aws-calls, bundle,
+ *   BENCH_SUITES=a,b  only these suites (throughput, memory, manifest-load, listing, large-layers, aws-calls, bundle,
  *                     lambda-memory)
  *   BENCH_TARGETS=a,b only these targets for throughput / manifest-load (wharf, distribution, lambda)
  * Every server is started fresh on a free port and killed at the end, on error and on Ctrl-C.
@@ -22,6 +22,7 @@ import { BENCH_DIR } from './images.js';
 import { stopAll, type Target } from './servers.js';
 import { cleanupSkopeo, skopeoVersion } from './skopeo.js';
 import { quick, type Figure } from './stats.js';
+import { runLargeLayersSuite } from './suites/large-layers.js';
 import { runListingSuite } from './suites/listing.js';
 import { runManifestLoadSuite } from './suites/manifest-load.js';
 import { runMemorySuite } from './suites/memory.js';
@@ -42,7 +43,7 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
   });
 }
 
-const suites = (process.env.BENCH_SUITES || 'throughput,memory,manifest-load,listing,aws-calls,bundle,lambda-memory').split(',').map((s) => s.trim());
+const suites = (process.env.BENCH_SUITES || 'throughput,memory,manifest-load,listing,large-layers,aws-calls,bundle,lambda-memory').split(',').map((s) => s.trim());
 const targets = (process.env.BENCH_TARGETS || 'wharf,distribution,lambda').split(',').map((s) => s.trim()) as Target[];
 const want = (s: string) => suites.includes(s);
 
@@ -123,6 +124,7 @@ async function main(): Promise<void> {
   if (want('memory')) await timed('memory', () => runMemorySuite(peaks));
   if (want('manifest-load')) await timed('manifest-load', () => runManifestLoadSuite(targets));
   if (want('listing')) await timed('listing', () => runListingSuite());
+  if (want('large-layers')) await timed('large-layers', () => runLargeLayersSuite());
   await stopAll();
   if (want('aws-calls')) await timed('aws-calls', () => optionalSuite('aws-calls.ts', 'runAwsCallsSuite'));
   if (want('bundle')) await timed('bundle', () => optionalSuite('bundle.ts', 'runBundleSuite'));

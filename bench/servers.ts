@@ -14,7 +14,7 @@ import { spawnSync } from 'node:child_process';
 
 let built = false;
 /** `npm start`'s build step, once per bench run. */
-function buildServerOnce(): void {
+export function buildServerOnce(): void {
   if (built) return;
   const r = spawnSync(process.execPath, ['scripts/build-server.mjs'], { stdio: 'inherit' });
   if (r.status !== 0) throw new Error('node scripts/build-server.mjs failed');
