@@ -17,7 +17,7 @@ import { defaultRegistryConfig } from '../../functions/registry/context.js';
 import { openBackend, type Backend } from '../../functions/storage/backends.js';
 import { openEmbeddedBackend } from '../../functions/storage/embedded-backend.js';
 import { blob, OCI_MANIFEST, pushBlob, pushManifest, send, type Blob } from '../support/auth-fixtures.js';
-import { startAwsLocal, type AwsLocal } from '../support/aws-local.js';
+import { type AwsLocal, awsBackendEnv, startAwsLocal } from '../support/aws-local.js';
 import { expectUsageErrors, wharf } from '../support/cli.js';
 
 /** Runs and expects exit 0; returns stdout. */
@@ -248,16 +248,7 @@ describe('wharf lifecycle commands, AWS backend (DynamoDB Local + local S3)', ()
 
   beforeAll(async () => {
     aws = await startAwsLocal();
-    env = {
-      WHARF_BACKEND: 'aws',
-      TABLE_NAME: await aws.newTable(),
-      BUCKET_NAME: await aws.newBucket(),
-      AWS_REGION: 'us-east-1',
-      AWS_ACCESS_KEY_ID: 'test',
-      AWS_SECRET_ACCESS_KEY: 'test',
-      DYNAMODB_ENDPOINT: aws.dynamoEndpoint,
-      S3_ENDPOINT: aws.s3Endpoint,
-    };
+    env = await awsBackendEnv(aws);
     backend = await openBackend(loadConfig(env));
     registry = createRegistry({ blobs: backend.blobs, meta: backend.meta, config: defaultRegistryConfig, signedBlobUrls: backend.signedBlobUrls });
   }, 60_000);

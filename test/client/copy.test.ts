@@ -14,7 +14,7 @@ import { manifestMediaType, rechunk } from '../../functions/client/registry/regi
 import { openLocalDestination, openLocalSource, type LocalReference } from '../../functions/client/transports/local.js';
 import { parseReference } from '../../functions/client/transports/reference.js';
 import type { ImageSource } from '../../functions/client/transports/types.js';
-import { startAwsLocal, type AwsLocal } from '../support/aws-local.js';
+import { type AwsLocal, awsBackendEnv, startAwsLocal } from '../support/aws-local.js';
 import { wharf, type Run } from '../support/cli.js';
 import { makeContainersEnv, type ContainersEnv } from '../support/containers-tools.js';
 import { makeImageLayout, makeIndexLayout, makeTar, readLayoutIndex, sha256, verifyLayoutBlobs, type ImageInfo, type IndexInfo } from '../support/oci-fixtures.js';
@@ -191,18 +191,7 @@ roundTrips('embedded backend', () => startRegistry());
     'AWS backend (local S3 + DynamoDB)',
     async () => {
       aws = await startAwsLocal();
-      return startRegistry({
-        env: {
-          WHARF_BACKEND: 'aws',
-          TABLE_NAME: await aws.newTable(),
-          BUCKET_NAME: await aws.newBucket(),
-          AWS_REGION: 'us-east-1',
-          AWS_ACCESS_KEY_ID: 'test',
-          AWS_SECRET_ACCESS_KEY: 'test',
-          DYNAMODB_ENDPOINT: aws.dynamoEndpoint,
-          S3_ENDPOINT: aws.s3Endpoint,
-        },
-      });
+      return startRegistry({ env: await awsBackendEnv(aws) });
     },
     async () => aws?.stop(),
   );

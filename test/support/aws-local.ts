@@ -73,6 +73,20 @@ export async function startAwsLocal(): Promise<AwsLocal> {
   };
 }
 
+/** The environment of a wharf server (or CLI) on the AWS backend, on a new bucket and table here. */
+export async function awsBackendEnv(aws: AwsLocal): Promise<Record<string, string>> {
+  return {
+    WHARF_BACKEND: 'aws',
+    TABLE_NAME: await aws.newTable(),
+    BUCKET_NAME: await aws.newBucket(),
+    AWS_REGION: REGION,
+    AWS_ACCESS_KEY_ID: CREDENTIALS.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: CREDENTIALS.secretAccessKey,
+    DYNAMODB_ENDPOINT: aws.dynamoEndpoint,
+    S3_ENDPOINT: aws.s3Endpoint,
+  };
+}
+
 /** Another local S3 server of its own (a second region's storage endpoint), with a bucket maker. */
 export async function startLocalS3(region = REGION): Promise<{ endpoint: string; newBucket(): Promise<string>; stop(): Promise<void> }> {
   const fauxqs = await startFauxqsCheckingPresignedUrls();

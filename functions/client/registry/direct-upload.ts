@@ -5,18 +5,13 @@
  * to the first request, and the caller falls back to the standard upload.
  */
 import { createHash } from 'node:crypto';
+import type { DirectPartUrl } from '../../storage/types.js';
 import { BlobVerificationError, type Descriptor } from '../transports/types.js';
 import { RegistryHttpError, type RegistryHttp } from './registry-http.js';
 import { sendStream } from './stream-upload.js';
 
-export interface PartUrl {
-  part: number;
-  method: 'PUT';
-  url: string;
-  headers: Record<string, string>;
-  offset: number;
-  length: number;
-}
+/** The extension's wire type, shared with the registry (one definition). */
+export type PartUrl = DirectPartUrl;
 
 interface UploadPlan {
   status: 'exists' | 'mounted' | 'upload';
