@@ -52,7 +52,7 @@ export class RegistrySource implements ImageSource {
     const res = await this.target.http.request({ method: 'GET', url: `/v2/${this.target.repository}/blobs/${digest}` });
     const size = Number(res.headers.get('content-length'));
     if (!res.body) throw new RegistryHttpError(res.status, undefined, `GET blob ${digest}: no body`);
-    return { size, stream: res.body as unknown as AsyncIterable<Uint8Array> };
+    return { size, stream: complete(res.body as unknown as AsyncIterable<Uint8Array>, size, `GET blob ${digest} (${res.status} from ${new URL(res.url).pathname.slice(0, 40)})`) };
   }
 
   async close(): Promise<void> {}
@@ -258,4 +258,19 @@ export async function listReferrers(target: RegistryTarget, digest: string): Pro
   }
   const index = (await res.json()) as { manifests?: Descriptor[] };
   return index.manifests ?? [];
+}
+
+/**
+ * A response body that ends before its Content-Length (a connection cut mid-body) fails as a
+ * network error, which the copy engine retries, rather than as wrong bytes, which it does not.
+ */
+async function* complete(body: AsyncIterable<Uint8Array>, length: number, what: string): AsyncGenerator<Uint8Array> {
+  let received = 0;
+  for await (const chunk of body) {
+    received += chunk.length;
+    yield chunk;
+  }
+  if (Number.isSafeInteger(length) && received < length) {
+    throw new RegistryHttpError(502, undefined, `${what}: the body ended after ${received} of ${length} bytes`);
+  }
 }
