@@ -404,3 +404,27 @@ describe('wharf bridge in front of npm run start:lambda', { timeout: TEST_TIMEOU
     });
   });
 });
+
+// The same through the embedded backend: `wharf serve` (what npm start runs) as the upstream.
+describe('wharf bridge in front of npm start (embedded backend)', { timeout: TEST_TIMEOUT }, () => {
+  it('skopeo pushes a 64 MiB layer through the bridge; a direct pull gives identical digests', async () => {
+    const embedded = await startRegistry();
+    const server = createBridge({ upstream: embedded.url, spoolDir: join(work, 'spool-embedded'), log: () => {} });
+    bridges.push(server);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+    try {
+      const { layout, img } = await bigImage('embedded');
+      ok(await skopeoPush(layout, host, 'team/embedded:v1'), 'skopeo push through the bridge into npm start');
+      const pulled = dir('pulled-embedded');
+      ok(
+        await ct.skopeo(['copy', '--retry-times', '0', '--src-tls-verify=false', `docker://${embedded.host}/team/embedded:v1`, `oci:${pulled}:v1`], { check: false }),
+        'direct pull from npm start',
+      );
+      expect((await verifyLayoutBlobs(pulled)).sort()).toEqual(expectedDigests(img));
+      expect((await readLayoutIndex(pulled)).manifests.map((m) => m.digest)).toEqual([img.manifestDigest]);
+    } finally {
+      await embedded.close();
+    }
+  });
+});
