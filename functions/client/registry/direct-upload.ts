@@ -4,10 +4,11 @@
  * then ask the registry to verify and link it. A registry without the extension answers 404 or 405
  * to the first request, and the caller falls back to the standard upload.
  */
-import { createHash } from 'node:crypto';
 import type { DirectPartUrl } from '../../storage/types.js';
-import { BlobVerificationError, type Descriptor } from '../transports/types.js';
+import type { Descriptor } from '../transports/types.js';
 import { RegistryHttpError, type RegistryHttp } from './registry-http.js';
+import { checkedStream } from './checked-stream.js';
+import { rechunk } from './rechunk.js';
 import { sendStream } from './stream-upload.js';
 
 /** The extension's wire type, shared with the registry (one definition). */
@@ -112,13 +113,11 @@ async function sendParts(
   };
 
   const etags: { part: number; etag: string }[] = [];
-  const hash = createHash('sha256');
-  let read = 0;
   let sent = 0;
   const inFlight = new Set<Promise<void>>();
   let failure: unknown;
 
-  const send = async (part: number, bytes: Buffer) => {
+  const send = async (part: number, bytes: Uint8Array) => {
     for (let attempt = 1; ; attempt++) {
       const url = await urlFor(part, attempt > 1);
       try {
@@ -136,44 +135,23 @@ async function sendParts(
     }
   };
 
-  const partSize = plan.partSize ?? desc.size;
-  let part = 1;
-  let pending: Buffer[] = [];
-  let pendingLength = 0;
-  const flush = async (bytes: Buffer) => {
+  // Parts of the planned size, `concurrency` of them in flight; an empty blob is one empty part.
+  const checked = checkedStream(desc, stream);
+  let part = 0;
+  const flush = async (bytes: Uint8Array) => {
     while (inFlight.size >= concurrency) await Promise.race(inFlight);
     if (failure) throw failure;
-    const p: Promise<void> = send(part++, bytes)
+    const p: Promise<void> = send(++part, bytes)
       .catch((error: unknown) => {
         failure ??= error;
       })
       .finally(() => inFlight.delete(p));
     inFlight.add(p);
   };
-  for await (const chunk of stream) {
-    read += chunk.length;
-    if (read > desc.size) throw new BlobVerificationError(`blob ${desc.digest} is longer than ${desc.size} bytes`);
-    hash.update(chunk);
-    let rest = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-    while (pendingLength + rest.length >= partSize) {
-      const take = partSize - pendingLength;
-      pending.push(rest.subarray(0, take));
-      await flush(Buffer.concat(pending));
-      pending = [];
-      pendingLength = 0;
-      rest = rest.subarray(take);
-    }
-    if (rest.length > 0) {
-      pending.push(Buffer.from(rest));
-      pendingLength += rest.length;
-    }
-  }
-  if (pendingLength > 0 || part === 1) await flush(Buffer.concat(pending));
+  for await (const bytes of rechunk(checked.stream, plan.partSize ?? Math.max(desc.size, 1))) await flush(bytes);
+  if (part === 0) await flush(new Uint8Array(0));
   await Promise.all(inFlight);
   if (failure) throw failure;
-  const actual = `sha256:${hash.digest('hex')}`;
-  if (read !== desc.size || actual !== desc.digest) {
-    throw new BlobVerificationError(`blob ${desc.digest}: the source gave ${read} bytes hashing to ${actual}`);
-  }
+  checked.check();
   return etags.sort((a, b) => a.part - b.part);
 }

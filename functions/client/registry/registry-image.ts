@@ -5,10 +5,11 @@
  * registry advertises (OCI-Chunk-Max-Length, e.g. 4 MiB behind AWS Lambda), else one streamed
  * PATCH; the digest is checked on our side while sending and by the registry at the final PUT.
  */
-import { createHash } from 'node:crypto';
 import { digestOf } from '../transports/digest.js';
 import { BlobVerificationError, type Descriptor, type ImageDestination, type ImageSource, type ManifestBytes } from '../transports/types.js';
 import { MediaType } from '../transports/wire.js';
+import { checkedStream } from './checked-stream.js';
+import { rechunk } from './rechunk.js';
 import { pushDirect } from './direct-upload.js';
 import { RegistryHttp, RegistryHttpError } from './registry-http.js';
 
@@ -105,28 +106,12 @@ export class RegistryDestination implements ImageDestination {
     await started.arrayBuffer();
     let location = uploadLocation(started);
     const maxChunk = Number(started.headers.get('oci-chunk-max-length')) || undefined;
-    const hash = createHash('sha256');
-    let sent = 0;
-    const counted = async function* (): AsyncGenerator<Uint8Array> {
-      for await (const chunk of stream) {
-        hash.update(chunk);
-        sent += chunk.length;
-        if (sent > desc.size) throw new BlobVerificationError(`blob ${desc.digest} is longer than ${desc.size} bytes`);
-        onProgress?.(sent);
-        yield chunk;
-      }
-    };
-    const check = () => {
-      const actual = `sha256:${hash.digest('hex')}`;
-      if (sent !== desc.size || actual !== desc.digest) {
-        throw new BlobVerificationError(`blob ${desc.digest}: the source gave ${sent} bytes hashing to ${actual}`);
-      }
-    };
+    const { stream: counted, check } = checkedStream(desc, stream, onProgress);
     try {
       if (maxChunk !== undefined && desc.size > maxChunk) {
         // Chunks of the advertised size, each with its Content-Range (distribution-spec end-5).
         let offset = 0;
-        for await (const chunk of rechunk(counted(), maxChunk)) {
+        for await (const chunk of rechunk(counted, maxChunk)) {
           const res = await http.request({
             method: 'PATCH',
             url: location,
@@ -145,7 +130,7 @@ export class RegistryDestination implements ImageDestination {
         await this.finish(location, desc.digest);
       } else if (desc.size <= (maxChunk ?? MONOLITHIC_MAX)) {
         const parts: Uint8Array[] = [];
-        for await (const chunk of counted()) parts.push(chunk);
+        for await (const chunk of counted) parts.push(chunk);
         check();
         await this.finish(location, desc.digest, Buffer.concat(parts));
       } else {
@@ -153,7 +138,7 @@ export class RegistryDestination implements ImageDestination {
           method: 'PATCH',
           url: location,
           headers: { 'content-type': 'application/octet-stream' },
-          body: counted(),
+          body: counted,
         });
         await res.arrayBuffer();
         check();
@@ -220,28 +205,6 @@ function uploadLocation(res: Response): string {
   const location = res.headers.get('location');
   if (!location) throw new RegistryHttpError(res.status, undefined, `${res.url}: upload response without Location`);
   return new URL(location, res.url).toString();
-}
-
-/** Regroups a stream into pieces of exactly `size` bytes (the last one shorter). */
-export async function* rechunk(stream: AsyncIterable<Uint8Array>, size: number): AsyncGenerator<Uint8Array> {
-  let pending: Uint8Array[] = [];
-  let length = 0;
-  for await (const chunk of stream) {
-    let rest = chunk;
-    while (length + rest.length >= size) {
-      const take = size - length;
-      pending.push(rest.subarray(0, take));
-      yield Buffer.concat(pending);
-      pending = [];
-      length = 0;
-      rest = rest.subarray(take);
-    }
-    if (rest.length > 0) {
-      pending.push(rest);
-      length += rest.length;
-    }
-  }
-  if (length > 0) yield Buffer.concat(pending);
 }
 
 /** The artifacts that refer to `digest` in the source repository (distribution-spec referrers API). */

@@ -13,13 +13,14 @@
  * Payload signing: byte bodies (Buffer, Uint8Array, string) are SHA-256 signed, as the SDK does;
  * streamed bodies (Node Readable, async iterable, web ReadableStream) are sent as they are read with
  * `x-amz-content-sha256: UNSIGNED-PAYLOAD` (needs HTTPS on AWS) and need `ContentLength` (S3 refuses
- * chunked uploads without aws-chunked encoding, which is not implemented).
+ * chunked uploads without aws-chunked encoding, which this client leaves out: the stores always
+ * give ContentLength).
  *
  * Errors are Errors named after S3's `<Code>` (a HEAD without body: `NotFound`, `Forbidden`, ...),
  * with `$metadata.httpStatusCode`, `$fault` and `Code`. CompleteMultipartUpload, CopyObject and
  * UploadPartCopy can answer 200 with an `<Error>` body: that is an error too. Retries as the JSON
  * clients (http.ts withRetries: maxAttempts, default 3, jittered backoff): 5xx, throttling,
- * RequestTimeout and connection errors, unless the body was a stream (not replayable). Not implemented: clock-skew correction,
+ * RequestTimeout and connection errors, unless the body was a stream (not replayable). Left out, as wharf uses none of them: clock-skew correction,
  * checksum validation of responses, aws-chunked bodies, S3 Express, access points, dual-stack/FIPS.
  */
 import { createHash } from 'node:crypto';

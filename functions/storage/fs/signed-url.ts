@@ -3,16 +3,17 @@
  * store mints them (readUrl); the registry's HTTP layer answers `GET <BLOB_URL_PATH><digest>` by
  * checking them with verifyBlobUrlSignature and streaming FsBlobStore.read.
  *
- * The signature covers "<digest>\n<expires>", so neither can be altered without the key.
+ * The signature covers "<subject>\n<expires>", so neither can be altered without the key. The
+ * subject is a digest for blob URLs; the direct upload part URLs (direct-uploads.ts) sign theirs.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 
 /** Path prefix of signed blob URLs, up to the digest. */
 export const BLOB_URL_PATH = '/_wharf/blobs/';
 
-/** Hex HMAC-SHA256 of the digest and the expiry (unix seconds, decimal). */
-export function signBlobUrl(signingKey: Buffer, digest: string, expires: number | string): string {
-  return createHmac('sha256', signingKey).update(`${digest}\n${expires}`).digest('hex');
+/** Hex HMAC-SHA256 of what the URL grants (a digest) and the expiry (unix seconds, decimal). */
+export function signBlobUrl(signingKey: Buffer, subject: string, expires: number | string): string {
+  return createHmac('sha256', signingKey).update(`${subject}\n${expires}`).digest('hex');
 }
 
 /** `<baseUrl>/_wharf/blobs/<digest>?expires=<unix seconds>&signature=<hex>`. */
@@ -23,12 +24,12 @@ export function blobReadUrl(opts: { signingKey: Buffer; baseUrl: string; digest:
 }
 
 /**
- * True when `signature` was made with `signingKey` for this digest and expiry and the expiry
+ * True when `signature` was made with `signingKey` for this subject and expiry and the expiry
  * (unix seconds) has not passed at `nowMs`. `expires` may be the raw query string value.
  */
 export function verifyBlobUrlSignature(
   signingKey: Buffer,
-  digest: string,
+  subject: string,
   expires: number | string,
   signature: string,
   nowMs: number,
@@ -38,6 +39,6 @@ export function verifyBlobUrlSignature(
   if (!/^(0|[1-9][0-9]{0,14})$/.test(text)) return false;
   if (Number(text) * 1000 <= nowMs) return false;
   if (!/^[0-9a-f]{64}$/.test(signature)) return false;
-  const expected = Buffer.from(signBlobUrl(signingKey, digest, text), 'hex');
+  const expected = Buffer.from(signBlobUrl(signingKey, subject, text), 'hex');
   return timingSafeEqual(expected, Buffer.from(signature, 'hex'));
 }
