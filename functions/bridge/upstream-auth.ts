@@ -5,7 +5,7 @@
  * the upstream asks for it), and the authorization is kept per repository for the next requests.
  * The client then never sees a challenge, so it keeps sending none of its own.
  */
-import { parseChallenge } from '../client/registry/challenge.js';
+import { basicAuthorization, parseChallenge, tokenOf, tokenUrl } from '../client/registry/challenge.js';
 import type { Credentials } from '../client/registry/credentials.js';
 
 export class UpstreamAuth {
@@ -42,22 +42,18 @@ export class UpstreamAuth {
 
   private async fetchAuthorization(challengeHeader: string | null): Promise<string | undefined> {
     const challenge = parseChallenge(challengeHeader);
-    const { username, password } = this.credentials;
-    const basic = `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`;
+    const basic = basicAuthorization(this.credentials);
     if (!challenge) return undefined;
     if (challenge.scheme === 'basic') return basic;
-    if (!challenge.params.realm) return undefined;
-    const url = new URL(challenge.params.realm);
-    if (challenge.params.service) url.searchParams.set('service', challenge.params.service);
-    for (const scope of (challenge.params.scope ?? '').split(' ').filter(Boolean)) url.searchParams.append('scope', scope);
+    const url = tokenUrl(challenge);
+    if (!url) return undefined;
     const response = await fetch(url, { headers: { authorization: basic } });
     if (!response.ok) {
       // Wrong credentials: the client gets the upstream's challenge, as it would without the bridge.
       await response.arrayBuffer().catch(() => undefined);
       return undefined;
     }
-    const body = (await response.json()) as { token?: string; access_token?: string };
-    const token = body.token ?? body.access_token;
+    const token = tokenOf((await response.json()) as { token?: string; access_token?: string });
     return token ? `Bearer ${token}` : undefined;
   }
 }

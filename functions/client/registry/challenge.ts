@@ -21,3 +21,22 @@ export function parseChallenge(header: string | null): Challenge | undefined {
   }
   return { scheme, params };
 }
+
+/** The token endpoint a Bearer challenge points at, with its service and scopes (token spec). */
+export function tokenUrl(challenge: Challenge): URL | undefined {
+  if (!challenge.params.realm) return undefined;
+  const url = new URL(challenge.params.realm);
+  if (challenge.params.service) url.searchParams.set('service', challenge.params.service);
+  for (const scope of (challenge.params.scope ?? '').split(' ').filter(Boolean)) url.searchParams.append('scope', scope);
+  return url;
+}
+
+/** The token of a token endpoint's answer (`token`, or OAuth2's `access_token`). */
+export function tokenOf(body: { token?: string; access_token?: string }): string | undefined {
+  return body.token ?? body.access_token;
+}
+
+/** `Basic <base64(user:password)>`. */
+export function basicAuthorization(credentials: { username: string; password: string }): string {
+  return `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`).toString('base64')}`;
+}

@@ -5,7 +5,7 @@
  * backoff for what may pass (network errors, 429, 5xx). Requests with a one-shot body are not
  * retried here: the copy engine retries the whole blob.
  */
-import { parseChallenge } from './challenge.js';
+import { basicAuthorization, parseChallenge, tokenOf, tokenUrl } from './challenge.js';
 import { sendStream } from './stream-upload.js';
 import type { Credentials } from './credentials.js';
 
@@ -148,24 +148,20 @@ export class RegistryHttp {
     await response.arrayBuffer().catch(() => undefined);
     const challenge = parseChallenge(response.headers.get('www-authenticate'));
     const { credentials } = this.opts;
-    const basic = credentials && `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`).toString('base64')}`;
+    const basic = credentials && basicAuthorization(credentials);
     if (!challenge) return false;
     if (challenge.scheme === 'basic') {
       if (!basic || this.authorization === basic) return false;
       this.authorization = basic;
       return true;
     }
-    const realm = challenge.params.realm;
-    if (!realm) return false;
-    const url = new URL(realm);
-    if (challenge.params.service) url.searchParams.set('service', challenge.params.service);
-    for (const scope of (challenge.params.scope ?? '').split(' ').filter(Boolean)) url.searchParams.append('scope', scope);
+    const url = tokenUrl(challenge);
+    if (!url) return false;
     const tokenResponse = await fetch(url, { headers: basic ? { authorization: basic } : {} }).catch((error: unknown) => {
       throw networkError('GET', url.toString(), error);
     });
     if (!tokenResponse.ok) throw await errorOf({ method: 'GET', url: url.toString() }, tokenResponse);
-    const body = (await tokenResponse.json()) as { token?: string; access_token?: string };
-    const token = body.token ?? body.access_token;
+    const token = tokenOf((await tokenResponse.json()) as { token?: string; access_token?: string });
     if (!token) throw new RegistryHttpError(tokenResponse.status, undefined, `no token from ${url.origin}${url.pathname}`);
     const bearer = `Bearer ${token}`;
     if (bearer === this.authorization) return false;
