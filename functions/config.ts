@@ -23,6 +23,14 @@ export interface WharfConfig {
     table: string;
     s3Endpoint?: string;
     dynamodbEndpoint?: string;
+    /** Direct uploads up to this size are one presigned PUT (default 5 GiB, S3's limit). */
+    directSinglePutMax?: number;
+    /**
+     * The S3 endpoint refuses a PUT whose body does not match its signed x-amz-checksum-sha256, as
+     * S3 does: a direct upload's single PUT then goes straight to the blob key. Default: true on
+     * AWS (no S3_ENDPOINT), false with an S3-compatible endpoint unless S3_VERIFIES_CHECKSUMS=1.
+     */
+    verifiedPuts?: boolean;
   };
   /** Several regions (functions/regions/README.md): this endpoint's role, and its peers' buckets. */
   regions: RegionsConfig;
@@ -115,6 +123,14 @@ function integer(env: Env, name: string, fallback: number, min = 0): number {
   return value;
 }
 
+function flag(env: Env, name: string, fallback: boolean): boolean {
+  const raw = (env[name] ?? '').toLowerCase();
+  if (raw === '') return fallback;
+  if (['1', 'true', 'yes'].includes(raw)) return true;
+  if (['0', 'false', 'no'].includes(raw)) return false;
+  throw new Error(`${name} must be 1 or 0, got ${JSON.stringify(env[name])}`);
+}
+
 export function loadConfig(env: Env = process.env): Readonly<WharfConfig> {
   const backend = env.WHARF_BACKEND ?? 'embedded';
   if (backend !== 'embedded' && backend !== 'aws') throw new Error(`WHARF_BACKEND must be embedded or aws, got ${backend}`);
@@ -146,6 +162,8 @@ export function loadConfig(env: Env = process.env): Readonly<WharfConfig> {
       table: env.TABLE_NAME ?? '',
       s3Endpoint: env.S3_ENDPOINT || undefined,
       dynamodbEndpoint: env.DYNAMODB_ENDPOINT || undefined,
+      ...(env.DIRECT_SINGLE_PUT_MAX ? { directSinglePutMax: integer(env, 'DIRECT_SINGLE_PUT_MAX', 0, 0) } : {}),
+      verifiedPuts: flag(env, 'S3_VERIFIES_CHECKSUMS', !env.S3_ENDPOINT),
     },
     regions,
     registry: {

@@ -64,6 +64,7 @@ Object.assign(process.env, {
   PRESIGN_EXPIRES_SECONDS: process.env.PRESIGN_EXPIRES_SECONDS || '900',
   UPLOAD_LEASE_SECONDS: String(timeoutSeconds),
   S3_ENDPOINT: aws.s3Endpoint,
+  DIRECT_SINGLE_PUT_MAX: String(aws.directSinglePutMax),
   DYNAMODB_ENDPOINT: aws.dynamoEndpoint,
   AWS_REGION: 'us-east-1',
   AWS_ACCESS_KEY_ID: CREDENTIALS.accessKeyId,

@@ -21,7 +21,7 @@ export function openAwsBackend(aws: WharfConfig['aws'], regions?: WharfConfig['r
   const bucketStore = ({ region, bucket, s3Endpoint }: RegionalBucket): S3BlobStore => {
     const client = createS3Client({ region, endpoint: s3Endpoint });
     clients.push(client);
-    return new S3BlobStore({ client, bucket });
+    return new S3BlobStore({ client, bucket, direct: { singlePutMax: aws.directSinglePutMax, verifiedPuts: aws.verifiedPuts } });
   };
   const own = bucketStore({ region: aws.region, bucket: aws.bucket, s3Endpoint: aws.s3Endpoint });
   let blobs: BlobStore = own;

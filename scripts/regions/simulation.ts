@@ -70,6 +70,7 @@ export async function startRegions(opts: RegionsOptions = {}): Promise<Regions> 
     HOST: host,
     DYNAMODB_ENDPOINT: aws.dynamoEndpoint,
     S3_ENDPOINTS: `${PRIMARY_REGION}=${aws.s3Endpoint},${REPLICA_REGION}=${replicaS3.endpoint}`,
+    DIRECT_SINGLE_PUT_MAX: String(aws.directSinglePutMax),
     // One signing key for both (what a KMS multi-region key gives the deployed regions).
     SIGNING_KEY_FILE: join(keyDir, 'token-signing-key.pem'),
     ...opts.env,

@@ -20,6 +20,6 @@ const aws = awsStoreFixtures();
 describeRegistryApi('aws (fauxqs + DynamoDB Local)', async () => {
   const [bucket, table] = await Promise.all([aws.newBucket(), aws.newTable()]);
   return startRegistryHarness(() =>
-    openAwsBackend({ region: 'us-east-1', bucket, table, s3Endpoint: aws.s3Endpoint, dynamodbEndpoint: aws.dynamoEndpoint }),
+    openAwsBackend({ region: 'us-east-1', bucket, table, s3Endpoint: aws.s3Endpoint, dynamodbEndpoint: aws.dynamoEndpoint, directSinglePutMax: aws.directSinglePutMax }),
   );
 });

@@ -565,7 +565,7 @@ describe('aws', () => {
       return harnessTarget(
         'aws',
         await startRegistryHarness(() =>
-          openAwsBackend({ region: 'us-east-1', bucket, table, s3Endpoint: aws.s3Endpoint, dynamodbEndpoint: aws.dynamoEndpoint }),
+          openAwsBackend({ region: 'us-east-1', bucket, table, s3Endpoint: aws.s3Endpoint, dynamodbEndpoint: aws.dynamoEndpoint, directSinglePutMax: aws.directSinglePutMax }),
         ),
       );
     },
@@ -574,7 +574,7 @@ describe('aws', () => {
 
   accessControlCases('aws', async () => {
     const [bucket, table] = await Promise.all([aws.newBucket(), aws.newTable()]);
-    return openAwsBackend({ region: 'us-east-1', bucket, table, s3Endpoint: aws.s3Endpoint, dynamodbEndpoint: aws.dynamoEndpoint });
+    return openAwsBackend({ region: 'us-east-1', bucket, table, s3Endpoint: aws.s3Endpoint, dynamodbEndpoint: aws.dynamoEndpoint, directSinglePutMax: aws.directSinglePutMax });
   });
 
   describe('S3DirectUploads', () => {

@@ -29,7 +29,7 @@ beforeAll(async () => {
   h = await startRegistryHarness(
     () => ({
       // Every multipart blob verifies resumably, in slices of one range.
-      blobs: new S3BlobStore({ client, bucket, direct: { resumableVerifyFrom: 0 } }),
+      blobs: new S3BlobStore({ client, bucket, direct: { resumableVerifyFrom: 0, singlePutMax: aws.directSinglePutMax } }),
       meta: new DynamoMetadataStore({ client: dynamo, table }),
       auth: new DynamoAuthStore({ client: dynamo, table }),
       async close() {},

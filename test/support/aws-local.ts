@@ -20,10 +20,14 @@ import { isPresigned, verifyPresigned } from './sigv4-presign-check.js';
 
 const REGION = 'us-east-1';
 export const CREDENTIALS = { accessKeyId: 'test', secretAccessKey: 'test' };
+/** fauxqs refuses request bodies over 11 MiB: larger direct uploads go multipart there. */
+const FAUXQS_SINGLE_PUT_MAX = 8 * 1024 * 1024;
 
 export interface AwsLocal {
   s3Endpoint: string;
   dynamoEndpoint: string;
+  /** The largest direct-upload single PUT the local S3 takes (fauxqs refuses bodies over 11 MiB). */
+  directSinglePutMax: number;
   makeS3Client(): S3Client;
   makeDynamoClient(): DynamoDBClient;
   /** A new empty bucket with a unique name. */
@@ -54,6 +58,7 @@ export async function startAwsLocal(): Promise<AwsLocal> {
   return {
     s3Endpoint,
     dynamoEndpoint: dynamo.endpoint,
+    directSinglePutMax: FAUXQS_SINGLE_PUT_MAX,
     makeS3Client,
     makeDynamoClient,
     async newBucket() {
@@ -84,6 +89,7 @@ export async function awsBackendEnv(aws: AwsLocal): Promise<Record<string, strin
     AWS_SECRET_ACCESS_KEY: CREDENTIALS.secretAccessKey,
     DYNAMODB_ENDPOINT: aws.dynamoEndpoint,
     S3_ENDPOINT: aws.s3Endpoint,
+    DIRECT_SINGLE_PUT_MAX: String(aws.directSinglePutMax),
   };
 }
 

@@ -33,6 +33,9 @@ export function awsStoreFixtures({ startTimeout = 90_000 }: { startTimeout?: num
     get dynamoEndpoint() {
       return started().dynamoEndpoint;
     },
+    get directSinglePutMax() {
+      return started().directSinglePutMax;
+    },
     makeS3Client: () => started().makeS3Client(),
     makeDynamoClient: () => started().makeDynamoClient(),
     newBucket: () => started().newBucket(),

@@ -86,7 +86,7 @@ export async function openLifecycleEnv(
     if (!aws) throw new Error('aws-local not started');
     setAwsEnv();
     const [bucket, table] = await Promise.all([aws.newBucket(), aws.newTable()]);
-    backend = openAwsBackend({ region: 'us-east-1', bucket, table, s3Endpoint: aws.s3Endpoint, dynamodbEndpoint: aws.dynamoEndpoint });
+    backend = openAwsBackend({ region: 'us-east-1', bucket, table, s3Endpoint: aws.s3Endpoint, dynamodbEndpoint: aws.dynamoEndpoint, directSinglePutMax: aws.directSinglePutMax });
     const s3 = aws.makeS3Client();
     storedBlobs = async () =>
       (await listKeys(s3, bucket, 'blobs/')).map((key) => {

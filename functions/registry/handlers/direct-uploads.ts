@@ -105,6 +105,9 @@ export async function startDirectUpload(ctx: Context, name: string): Promise<Reg
   }
 
   const id = randomUUID();
+  // The plan's URL may write the blob's own key (S3 checks the bytes itself): reserved first, as
+  // any write of blob bytes is (functions/lifecycle/README.md), and again when it completes.
+  await reserveBlob(ctx, digest);
   const { plan, state } = await store.start(id, digest, size);
   const createdAt = now();
   const session: UploadSession = {

@@ -91,7 +91,7 @@ export interface S3BlobStoreOptions {
   /** Parts uploaded concurrently by `put`. Default 4 (memory: partSize x this). */
   putConcurrency?: number;
   /** Direct uploads (direct-uploads.ts): the largest single PUT and the smallest part. */
-  direct?: { singlePutMax?: number; partSize?: number; resumableVerifyFrom?: number };
+  direct?: { singlePutMax?: number; verifiedPuts?: boolean; partSize?: number; resumableVerifyFrom?: number };
 }
 
 const HASHES = new Set(['sha256', 'sha512']);

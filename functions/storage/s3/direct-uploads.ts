@@ -1,16 +1,19 @@
 /**
  * Direct uploads on S3: presigned PUTs straight to the bucket, so a layer's bytes never pass
- * through Lambda. Everything lands under `uploads/<id>/direct` first and becomes `blobs/...` only
- * after the digest is verified, so wrong bytes are never a blob (not even for a moment).
+ * through Lambda. Wrong bytes are never a blob, not even for a moment:
  *
- * - Up to `singlePutMax` bytes: one presigned PutObject with a signed `x-amz-checksum-sha256`
- *   header: S3 itself refuses bytes that do not match, and HeadObject (checksum mode) shows the
- *   checksum it computed, so completing reads nothing back. Where the store does not report one
- *   (S3-compatible servers such as fauxqs), the object is read back and hashed.
- * - Larger: a multipart upload with presigned UploadPart URLs, `partSize` chosen so that at most
- *   10,000 parts are needed. Multipart uploads have no full-object SHA-256, so completing reads
- *   the object back in ranges, `verifyConcurrency` at a time, hashing them in order.
- * Then a server-side copy (CopyObject, or UploadPartCopy beyond 5 GiB) names it by its digest.
+ * - Up to `singlePutMax` bytes (S3's limit for one PUT, 5 GiB): one presigned PutObject with a
+ *   signed `x-amz-checksum-sha256` header. S3 refuses a body that does not match it, so where the
+ *   store is known to do that (`verifiedPuts`: S3 itself) the PUT goes straight to the blob's own
+ *   key: only the right bytes can ever land there, and completing reads nothing back and copies
+ *   nothing (HeadObject in checksum mode shows the checksum S3 computed). Elsewhere (S3-compatible
+ *   servers that ignore the header, such as fauxqs) it lands under `uploads/<id>/direct`, is
+ *   read back and hashed, and only then copied to the blob key.
+ * - Larger: a multipart upload with presigned UploadPart URLs under `uploads/<id>/direct`,
+ *   `partSize` chosen so that at most 10,000 parts are needed. Multipart uploads have no
+ *   full-object SHA-256, so completing reads the object back in ranges, `verifyConcurrency` at a
+ *   time, hashing them in order, then a server-side copy (UploadPartCopy beyond 5 GiB) names it by
+ *   its digest.
  */
 import { createHash } from 'node:crypto';
 import {
@@ -42,14 +45,21 @@ import { freshSha256, resumeSha256, saveSha256 } from './upload-state.js';
 
 const MAX_PARTS = 10_000;
 const MiB = 1024 * 1024;
+/** S3's largest PutObject. */
+const MAX_PUT = 5 * 1024 * MiB;
 
 export interface S3DirectUploadsOptions {
   client: S3Client;
   bucket: string;
   blobKey(digest: Digest): string;
   uploadKey(uploadId: string, name: string): string;
-  /** Blobs up to this size go in one PUT (default 8 MiB; S3 allows 5 GiB). */
+  /** Blobs up to this size go in one PUT (default 5 GiB, S3's limit). */
   singlePutMax?: number;
+  /**
+   * The store refuses a PUT whose body does not match its signed `x-amz-checksum-sha256` (S3
+   * does; fauxqs does not). Then a single PUT goes straight to the blob key. Default false.
+   */
+  verifiedPuts?: boolean;
   /** The smallest part of a multipart upload (default 8 MiB; S3 needs >= 5 MiB). */
   partSize?: number;
   /** Ranged reads in flight while verifying a multipart upload (default 4). */
@@ -64,6 +74,8 @@ interface DirectState {
   size: number;
   /** The S3 multipart upload id; absent for a single PUT. */
   multipartId?: string;
+  /** A single PUT to the blob key itself (verifiedPuts), rather than to the staging key. */
+  toBlobKey?: boolean;
 }
 
 export class S3DirectUploads implements DirectUploads {
@@ -77,7 +89,7 @@ export class S3DirectUploads implements DirectUploads {
   constructor(private readonly opts: S3DirectUploadsOptions) {
     this.s3 = opts.client;
     this.bucket = opts.bucket;
-    this.singlePutMax = opts.singlePutMax ?? 8 * MiB;
+    this.singlePutMax = Math.min(opts.singlePutMax ?? MAX_PUT, MAX_PUT);
     this.partSize = Math.max(opts.partSize ?? 8 * MiB, 5 * MiB);
     this.verifyConcurrency = opts.verifyConcurrency ?? 4;
     this.resumableVerifyFrom = opts.resumableVerifyFrom ?? 2 * 1024 * MiB;
@@ -85,7 +97,7 @@ export class S3DirectUploads implements DirectUploads {
 
   async start(uploadId: string, digest: Digest, size: number): Promise<{ plan: DirectUploadPlan; state: string }> {
     if (size <= this.singlePutMax) {
-      const state: DirectState = { plan: { partSize: Math.max(size, 1), parts: 1 }, digest, size };
+      const state: DirectState = { plan: { partSize: Math.max(size, 1), parts: 1 }, digest, size, ...(this.opts.verifiedPuts ? { toBlobKey: true } : {}) };
       return { plan: state.plan, state: JSON.stringify(state) };
     }
     const partSize = Math.max(this.partSize, Math.ceil(size / MAX_PARTS / MiB) * MiB);
@@ -103,7 +115,7 @@ export class S3DirectUploads implements DirectUploads {
     opts: { expiresInSeconds: number; baseUrl: string },
   ): Promise<DirectPartUrl[]> {
     const state = decode(rawState);
-    const key = this.key(uploadId);
+    const key = state.toBlobKey ? this.opts.blobKey(state.digest) : this.key(uploadId);
     return Promise.all(
       parts.map(async (part): Promise<DirectPartUrl> => {
         const offset = (part - 1) * state.plan.partSize;
@@ -137,6 +149,7 @@ export class S3DirectUploads implements DirectUploads {
     verify?: VerifySlice,
   ): Promise<BlobInfo> {
     const state = decode(rawState);
+    if (state.toBlobKey) return this.completeAtBlobKey(state, digest, size);
     const key = this.key(uploadId);
     let head = await this.head(key);
     // A multipart object appears only once completed: if it is there, an earlier completion got
@@ -185,8 +198,28 @@ export class S3DirectUploads implements DirectUploads {
     return { size };
   }
 
+  /**
+   * A single PUT to the blob key: S3 checked its bytes against the signed checksum, and shows the
+   * checksum it computed. An object there without that checksum was written another way (a
+   * standard upload of the same blob, or this PUT never happened and an older copy is there): it
+   * is read back once, and if it is not these bytes (never written by wharf) it goes.
+   */
+  private async completeAtBlobKey(state: DirectState, digest: Digest, size: number): Promise<BlobInfo> {
+    const key = this.opts.blobKey(digest);
+    const head = await this.head(key);
+    if (head === undefined) throw new SizeMismatchError(size, 0);
+    if (head.checksum === checksumOf(digest) && head.size === size) return { size };
+    const actual = head.size === size ? await this.hashRanges(key, size, digest.slice(0, digest.indexOf(':'))) : undefined;
+    if (actual === digest) return { size };
+    await this.s3.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key })).catch(() => undefined);
+    if (actual === undefined) throw new SizeMismatchError(size, head.size);
+    throw new DigestMismatchError(digest, actual);
+  }
+
   async abort(uploadId: string, rawState: string): Promise<void> {
     const state = decode(rawState);
+    // The blob key is shared: what is there is either nothing or the right bytes.
+    if (state.toBlobKey) return;
     const key = this.key(uploadId);
     if (state.multipartId !== undefined) {
       await this.s3
