@@ -1,7 +1,9 @@
 /**
  * A blob's bytes on their way out, checked as they pass: never more than the descriptor's size,
  * and, once all are through, exactly that size and its sha256 digest. Both push paths (the
- * standard upload and direct uploads) send through it.
+ * standard upload and direct uploads) send through it. The digest is checked before the last
+ * chunk is handed on: wrong bytes end the request one chunk short, so no server (not even a
+ * storage service that ignores checksums) ever receives a whole wrong body.
  */
 import { createHash } from 'node:crypto';
 import { BlobVerificationError, type Descriptor } from '../transports/types.js';
@@ -15,22 +17,28 @@ export interface CheckedStream {
 export function checkedStream(desc: Descriptor, source: AsyncIterable<Uint8Array>, onBytes?: (bytes: number) => void): CheckedStream {
   const hash = createHash('sha256');
   let read = 0;
+  let actual: string | undefined;
+  const wrong = () => new BlobVerificationError(`blob ${desc.digest}: the source gave ${read} bytes hashing to ${actual}`);
   async function* stream(): AsyncGenerator<Uint8Array> {
     for await (const chunk of source) {
       read += chunk.length;
       if (read > desc.size) throw new BlobVerificationError(`blob ${desc.digest} is longer than ${desc.size} bytes`);
       hash.update(chunk);
+      if (read === desc.size) {
+        actual = `sha256:${hash.digest('hex')}`;
+        if (actual !== desc.digest) throw wrong();
+      }
       onBytes?.(read);
       yield chunk;
     }
+    // Short: fail the request rather than leave a server waiting for the bytes it was promised.
+    if (read < desc.size) throw new BlobVerificationError(`blob ${desc.digest}: the source ended after ${read} of ${desc.size} bytes`);
   }
   return {
     stream: stream(),
     check() {
-      const actual = `sha256:${hash.digest('hex')}`;
-      if (read !== desc.size || actual !== desc.digest) {
-        throw new BlobVerificationError(`blob ${desc.digest}: the source gave ${read} bytes hashing to ${actual}`);
-      }
+      actual ??= `sha256:${hash.digest('hex')}`;
+      if (read !== desc.size || actual !== desc.digest) throw wrong();
     },
   };
 }

@@ -5,7 +5,7 @@
  * to the first request, and the caller falls back to the standard upload.
  */
 import type { DirectPartUrl } from '../../storage/types.js';
-import type { Descriptor } from '../transports/types.js';
+import { BlobVerificationError, type Descriptor } from '../transports/types.js';
 import { RegistryHttpError, type RegistryHttp } from './registry-http.js';
 import { checkedStream } from './checked-stream.js';
 import { rechunk } from './rechunk.js';
@@ -66,7 +66,8 @@ export async function pushDirect(
   }
   const location = http.resolve(plan.location!);
   try {
-    const etags = await sendParts(http, location, plan, desc, stream(), opts);
+    // One part (a single PUT, up to 5 GiB on S3) streams: it is never held in memory whole.
+    const etags = plan.parts === 1 ? await sendWhole(http, location, plan, desc, stream, opts) : await sendParts(http, location, plan, desc, stream(), opts);
     const done = await http.request({
       method: 'PUT',
       url: location,
@@ -84,6 +85,47 @@ export async function pushDirect(
   } catch (error) {
     await http.request({ method: 'DELETE', url: location, accept: [404] }).then((r) => r.arrayBuffer()).catch(() => undefined);
     throw error;
+  }
+}
+
+/** Part 1's URL from the plan, or a fresh one (after a failure: it may have expired). */
+async function partUrl(http: RegistryHttp, location: string, plan: UploadPlan, part: number, refresh: boolean): Promise<PartUrl> {
+  let url = refresh ? undefined : plan.urls?.find((u) => u.part === part);
+  if (!url) {
+    const res = await http.request({ method: 'GET', url: `${location}?part=${part}` });
+    url = ((await res.json()) as UploadPlan).urls?.find((u) => u.part === part);
+  }
+  if (!url) throw new RegistryHttpError(500, undefined, `no URL for part ${part}`);
+  return url;
+}
+
+/**
+ * The whole blob in one request, streamed from the source (read again for each attempt); the
+ * source is checked as it goes, so wrong bytes end the request before storage could keep them.
+ */
+async function sendWhole(
+  http: RegistryHttp,
+  location: string,
+  plan: UploadPlan,
+  desc: Descriptor,
+  stream: () => AsyncIterable<Uint8Array>,
+  opts: DirectUploadOptions,
+): Promise<{ part: number; etag: string }[]> {
+  const attempts = Math.max(1, opts.attempts ?? 4);
+  for (let attempt = 1; ; attempt++) {
+    const url = await partUrl(http, location, plan, 1, attempt > 1);
+    const checked = checkedStream(desc, stream(), opts.onProgress);
+    try {
+      const res = await sendStream(url.url, url.method, { ...url.headers, 'content-length': String(desc.size) }, checked.stream);
+      const text = await res.text();
+      if (!res.ok) throw new RegistryHttpError(res.status, undefined, `storage answered ${res.status} ${text.slice(0, 200)}`);
+      checked.check();
+      return [{ part: 1, etag: res.headers.get('etag') ?? '' }];
+    } catch (error) {
+      // Wrong bytes from the source stay wrong: no second attempt.
+      if (attempt >= attempts || error instanceof BlobVerificationError) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 250 * 2 ** (attempt - 1)));
+    }
   }
 }
 
