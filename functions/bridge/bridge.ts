@@ -15,6 +15,8 @@ import { pushDirect } from '../client/registry/direct-upload.js';
 import { RegistryHttp, RegistryHttpError } from '../client/registry/registry-http.js';
 import { RegistryDestination } from '../client/registry/registry-image.js';
 import type { Credentials } from '../client/registry/credentials.js';
+import { AnnouncedBlobs } from './announced-blobs.js';
+import { EARLY_UPLOAD_FROM, EarlyUpload } from './early-upload.js';
 import { forward, proxy, relay } from './proxy.js';
 import { Spool } from './spool.js';
 import { UpstreamAuth } from './upstream-auth.js';
@@ -35,6 +37,7 @@ export interface BridgeOptions {
 
 const UPLOADS = /^\/v2\/(.+)\/blobs\/uploads\/?$/;
 const UPLOAD = /^\/v2\/(.+)\/blobs\/uploads\/([0-9a-f-]{36})$/;
+const BLOB = /^\/v2\/(.+)\/blobs\/(sha256:[0-9a-f]{64})$/;
 
 export function createBridge(opts: BridgeOptions): Server {
   const upstream = opts.upstream.replace(/\/+$/, '');
@@ -42,6 +45,7 @@ export function createBridge(opts: BridgeOptions): Server {
   const sessions = new Map<string, Spool>();
   const log = opts.log ?? ((line: string) => console.log(line));
   const auth = opts.credentials ? new UpstreamAuth(opts.credentials) : undefined;
+  const announced = new AnnouncedBlobs();
 
   const sweep = setInterval(() => {
     const idle = Date.now() - (opts.idleMs ?? 3_600_000);
@@ -76,14 +80,31 @@ export function createBridge(opts: BridgeOptions): Server {
     }
   };
 
+  /**
+   * The body of an upload's first request, sent upstream as it arrives (early-upload.ts) when the
+   * bridge knows the blob's digest (the final PUT's, or the one the client asked about) and size.
+   */
+  const body = (req: IncomingMessage, spool: Spool, digest: string | null): AsyncIterable<Uint8Array> => {
+    const size = Number(req.headers['content-length'] ?? NaN);
+    if (spool.offset !== 0 || spool.early || !Number.isSafeInteger(size) || size < EARLY_UPLOAD_FROM) return req;
+    const expected = digest ?? announced.claim(spool.repository);
+    if (!expected) return req;
+    announced.forget(spool.repository, expected);
+    const http = new RegistryHttp({ baseUrl: upstream, credentials: opts.credentials, authorization: req.headers.authorization });
+    spool.early = new EarlyUpload(http, spool.repository, expected, size, { concurrency: opts.partConcurrency });
+    return spool.early.tee(req);
+  };
+
   const finish = async (req: IncomingMessage, res: ServerResponse, spool: Spool, digest: string | null) => {
     const actual = await spool.finish();
     try {
       if (!digest || digest !== actual) {
         return error(res, 400, 'DIGEST_INVALID', `the upload hashes to ${actual}`, { expected: digest ?? '', actual });
       }
-      await sendUpstream(req, spool, digest);
-      log(`bridge: ${spool.repository} ${digest} (${spool.offset} bytes) stored upstream`);
+      // Sent while it arrived, or (a wrong guess, a failed attempt) now, from the spool.
+      const early = spool.early && (await spool.early.done) && spool.early.matches(digest, spool.offset);
+      if (!early) await sendUpstream(req, spool, digest);
+      log(`bridge: ${spool.repository} ${digest} (${spool.offset} bytes) stored upstream${early ? ' (sent as it arrived)' : ''}`);
       res.writeHead(201, { location: `/v2/${spool.repository}/blobs/${digest}`, 'docker-content-digest': digest, 'content-length': '0' });
       res.end();
     } finally {
@@ -140,7 +161,7 @@ export function createBridge(opts: BridgeOptions): Server {
       sessions.set(spool.id, spool);
       const digest = url.searchParams.get('digest');
       if (digest) {
-        await spool.append(req);
+        await spool.append(body(req, spool, digest));
         return finish(req, res, spool, digest);
       }
       req.resume();
@@ -163,7 +184,7 @@ export function createBridge(opts: BridgeOptions): Server {
             res.end(JSON.stringify({ errors: [{ code: 'BLOB_UPLOAD_INVALID', message: `chunk starts at ${startAt}, the upload holds ${spool.offset} bytes` }] }));
             return;
           }
-          await spool.append(req);
+          await spool.append(body(req, spool, method === 'PUT' ? url.searchParams.get('digest') : null));
           if (method === 'PATCH') {
             res.writeHead(202, uploadHeaders(spool));
             res.end();
@@ -187,6 +208,14 @@ export function createBridge(opts: BridgeOptions): Server {
       } finally {
         spool.busy = false;
       }
+    }
+    const blob = BLOB.exec(url.pathname);
+    if (blob && method === 'HEAD') {
+      // A client about to upload asks first: remember what the registry lacks (announced-blobs.ts).
+      const answer = await forward(upstream, req, auth);
+      if (answer.status === 404) announced.record(blob[1], blob[2]);
+      else if (answer.ok) announced.forget(blob[1], blob[2]);
+      return relay(req, res, answer);
     }
     return proxy(upstream, req, res, auth);
   };

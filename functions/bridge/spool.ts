@@ -6,6 +6,7 @@ import { createHash, randomUUID, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, open, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { EarlyUpload } from './early-upload.js';
 
 export class Spool {
   readonly id = randomUUID();
@@ -16,6 +17,8 @@ export class Spool {
   /** A request is writing to it (clients send one chunk at a time). */
   busy = false;
   touchedAt = Date.now();
+  /** The blob on its way upstream while it arrives, if the bridge knew what to expect. */
+  early?: EarlyUpload;
 
   constructor(
     dir: string,

@@ -183,7 +183,31 @@ function expectedDigests(img: ImageInfo): string[] {
 
 /** the bridge logged that it stored this blob upstream (the direct upload path was taken) */
 function storedUpstream(log: string[], repo: string, digest: string): boolean {
-  return log.some((l) => l.startsWith(`bridge: ${repo} ${digest} (`) && l.endsWith('stored upstream'));
+  return log.some((l) => l.startsWith(`bridge: ${repo} ${digest} (`) && /stored upstream( \(sent as it arrived\))?$/.test(l));
+}
+
+/** The bridge sent the blob upstream while the client was still sending it (early-upload.ts). */
+function sentAsItArrived(log: string[], repo: string, digest: string): boolean {
+  return log.some((l) => l.startsWith(`bridge: ${repo} ${digest} (`) && l.endsWith('stored upstream (sent as it arrived)'));
+}
+
+/** A client's upload as skopeo does it: HEAD (404), POST, one PATCH with a length, PUT ?digest=. */
+async function headPostPatchPut(repo: string, announced: string, bytes: Buffer, claimed: string): Promise<Response> {
+  const head = await fetch(`${bridge.url}/v2/${repo}/blobs/${announced}`, { method: 'HEAD' });
+  expect(head.status).toBe(404);
+  const post = await fetch(`${bridge.url}/v2/${repo}/blobs/uploads/`, { method: 'POST' });
+  await post.arrayBuffer();
+  expect(post.status).toBe(202);
+  const patch = await fetch(new URL(post.headers.get('location')!, bridge.url), {
+    method: 'PATCH',
+    headers: { 'content-type': 'application/octet-stream', 'content-length': String(bytes.length) },
+    body: new Uint8Array(bytes),
+  });
+  await patch.arrayBuffer();
+  expect(patch.status).toBe(202);
+  const put = new URL(patch.headers.get('location')!, bridge.url);
+  put.searchParams.set('digest', claimed);
+  return fetch(put, { method: 'PUT' });
 }
 
 describe('wharf bridge in front of npm run start:lambda', { timeout: TEST_TIMEOUT }, () => {
@@ -198,7 +222,8 @@ describe('wharf bridge in front of npm run start:lambda', { timeout: TEST_TIMEOU
     let t = Date.now();
     ok(await skopeoPush(layout, bridge.host, 'team/skopeo:v1'), 'skopeo push through the bridge');
     console.log(`skopeo push of a ${big.size}-byte layer through the bridge: ${Date.now() - t} ms`);
-    expect(storedUpstream(bridge.log, 'team/skopeo', big.digest), bridge.log.join('\n')).toBe(true);
+    // skopeo asks for the layer (HEAD) before its PATCH: the bridge sent it upstream as it arrived
+    expect(sentAsItArrived(bridge.log, 'team/skopeo', big.digest), bridge.log.join('\n')).toBe(true);
     // skopeo's flow: the whole layer in one PATCH with a Content-Length, then an empty PUT
     expect(uploads('team/skopeo').some((r) => r.method === 'PATCH' && Number(r.length) === big.size)).toBe(true);
 
@@ -259,7 +284,8 @@ describe('wharf bridge in front of npm run start:lambda', { timeout: TEST_TIMEOU
     const t = Date.now();
     await ctd.ctr(['images', 'push', '--plain-http', `${base}:v1`]);
     console.log(`ctr push through the bridge: ${Date.now() - t} ms`);
-    expect(storedUpstream(bridge.log, 'team/ctr', img.layers[0]!.digest), bridge.log.join('\n')).toBe(true);
+    // the PUT names the digest and carries the length: sent upstream as it arrived
+    expect(sentAsItArrived(bridge.log, 'team/ctr', img.layers[0]!.digest), bridge.log.join('\n')).toBe(true);
     // containerd's flow: one PUT with the whole blob, no PATCH
     expect(uploads('team/ctr').filter((r) => r.method === 'PATCH')).toEqual([]);
     expect(uploads('team/ctr').some((r) => r.method === 'PUT' && Number(r.length) === img.layers[0]!.size)).toBe(true);
@@ -302,6 +328,34 @@ describe('wharf bridge in front of npm run start:lambda', { timeout: TEST_TIMEOU
     const again = await fetch(put, { method: 'PUT' });
     await again.arrayBuffer();
     expect(again.status).toBe(404);
+  });
+
+  it('an upload that is not the blob the client asked about is sent upstream from the spool; one that is not the blob it names reaches nothing', async () => {
+    // HEAD of one blob, then the bytes of another: the early upload (planned for the first) fails
+    // and the spool's bytes go up as what they are
+    const asked = sha256(randomBytes(24 * MiB));
+    const bytes = randomBytes(24 * MiB);
+    const digest = sha256(bytes);
+    const res = await headPostPatchPut('team/guess', asked, bytes, digest);
+    expect(res.status, await res.text()).toBe(201);
+    expect(res.headers.get('docker-content-digest')).toBe(digest);
+    expect(storedUpstream(bridge.log, 'team/guess', digest)).toBe(true);
+    expect(sentAsItArrived(bridge.log, 'team/guess', digest)).toBe(false);
+    const stored = await fetch(`${upstream.url}/v2/team/guess/blobs/${digest}`, { method: 'HEAD' });
+    expect([stored.status, stored.headers.get('content-length')]).toEqual([200, String(bytes.length)]);
+    const guessed = await fetch(`${upstream.url}/v2/team/guess/blobs/${asked}`, { method: 'HEAD' });
+    expect(guessed.status).toBe(404);
+
+    // HEAD of a blob, then other bytes claimed to be it: the early upload goes to storage with a
+    // checksum they do not match (refused), and the bridge refuses the PUT
+    const wrong = randomBytes(24 * MiB);
+    const refused = await headPostPatchPut('team/guess-wrong', digest, wrong, digest);
+    expect(refused.status).toBe(400);
+    expect(((await refused.json()) as { errors: { code: string }[] }).errors[0]!.code).toBe('DIGEST_INVALID');
+    for (const d of [digest, sha256(wrong)]) {
+      const head = await fetch(`${upstream.url}/v2/team/guess-wrong/blobs/${d}`, { method: 'HEAD' });
+      expect(head.status, `HEAD ${d} upstream`).toBe(404);
+    }
   });
 
   it('cross-repository mounts: one that works is the upstream\'s 201, one that does not becomes an upload the bridge takes', async () => {
