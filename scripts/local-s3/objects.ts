@@ -155,18 +155,22 @@ export const copyObject: Handler = async (ctx) => {
   }
 };
 
-/** x-amz-copy-source: `[/]bucket/key[?versionId=...]`, URL-encoded. */
+/**
+ * x-amz-copy-source: `[/]bucket/key[?versionId=...]`, URL-encoded (the SDK leaves the `/` after the
+ * bucket as it is, other clients encode it too): decoded, then split at the first `/`.
+ */
 export function parseCopySource(raw: string | undefined): { bucket: string; key: string } {
   const invalid = () => new S3Error('InvalidArgument', 'Copy Source must mention the source bucket and key: sourcebucket/sourcekey', { ArgumentName: 'x-amz-copy-source', ArgumentValue: raw ?? '' });
   if (raw === undefined) throw invalid();
-  // No versioning here: a version id names the only version there is.
-  let s = raw.split('?versionId=')[0];
-  if (s.startsWith('/')) s = s.slice(1);
-  const slash = s.indexOf('/');
-  if (slash <= 0 || slash === s.length - 1) throw invalid();
+  let s: string;
   try {
-    return { bucket: decodeURIComponent(s.slice(0, slash)), key: decodeURIComponent(s.slice(slash + 1)) };
+    // No versioning here: a version id names the only version there is.
+    s = decodeURIComponent(raw.split('?versionId=')[0]);
   } catch {
     throw invalid();
   }
+  if (s.startsWith('/')) s = s.slice(1);
+  const slash = s.indexOf('/');
+  if (slash <= 0 || slash === s.length - 1) throw invalid();
+  return { bucket: s.slice(0, slash), key: s.slice(slash + 1) };
 }
