@@ -33,7 +33,7 @@ import { Store } from './store.js';
 import { errorDoc } from './xml.js';
 
 export interface LocalS3Options {
-  /** Where objects and parts are kept; emptied of this server's subdirectories at start. */
+  /** Where objects and parts are kept, in a `local-s3-data` subdirectory emptied at start. */
   dir: string;
   /** What presigned URLs must be signed with, and the access key id signed requests must name. */
   credentials: Credentials;
@@ -181,9 +181,12 @@ async function handle(req: IncomingMessage, res: ServerResponse, env: Env): Prom
     const route = ROUTES.find((r) => r.target === target && r.method === req.method && (!r.when || r.when(ctx)));
     if (!route) throw new S3Error('MethodNotAllowed', undefined, { Method: req.method ?? '', ResourceType: target.toUpperCase() });
     op = route.op;
-    await send(req, res, await route.handler(ctx));
+    const reply = await route.handler(ctx);
+    settleUnreadBody(req, res, bodyStarted, expectsContinue);
+    await send(req, res, reply);
   } catch (err) {
-    if (!(err instanceof S3Error)) env.log?.(`${req.method} ${req.url}: ${(err as Error).stack ?? err}`);
+    // Unexpected failures are always shown: they are bugs here, not S3 answers.
+    if (!(err instanceof S3Error)) (env.log ?? console.error)(`${req.method} ${req.url}: ${(err as Error).stack ?? err}`);
     sendError(req, res, err instanceof S3Error ? err : new S3Error('InternalError'), requestId, bodyStarted, expectsContinue);
   }
 }
@@ -222,15 +225,25 @@ async function send(req: IncomingMessage, res: ServerResponse, reply: Reply): Pr
   }
 }
 
+/**
+ * A body the handler did not read (an early error, or an operation that ignores it): node drains it
+ * after the answer to keep the connection, which suits a small one; a large one would be read only
+ * to be dropped, and a client that waits for `100 Continue` may never send it, leaving the
+ * connection out of step. Those connections close after the answer.
+ */
+function settleUnreadBody(req: IncomingMessage, res: ServerResponse, bodyStarted: boolean, expectsContinue: boolean): void {
+  if (req.complete || bodyStarted) return;
+  const declared = Number(req.headers['content-length'] ?? (req.headers['transfer-encoding'] ? Infinity : 0));
+  if (declared > 0 && (expectsContinue || declared > DRAIN_LIMIT)) res.setHeader('connection', 'close');
+}
+
 function sendError(req: IncomingMessage, res: ServerResponse, err: S3Error, requestId: string, bodyStarted: boolean, expectsContinue: boolean): void {
   if (res.headersSent || res.destroyed) {
     res.destroy();
     return;
   }
-  // A body we did not read: the client may not send it at all (it waited for 100 Continue), or a
-  // large one would be read only to be dropped: close after answering. A small one is drained.
-  const declared = Number(req.headers['content-length'] ?? (req.headers['transfer-encoding'] ? Infinity : 0));
-  if (!req.complete && !bodyStarted && declared > 0 && (expectsContinue || declared > DRAIN_LIMIT)) res.setHeader('connection', 'close');
+  settleUnreadBody(req, res, bodyStarted, expectsContinue);
+  // A body cut off while being read: the connection cannot carry another request.
   if (!req.complete && bodyStarted) res.setHeader('connection', 'close');
   for (const [name, value] of Object.entries(err.headers)) res.setHeader(name, value);
   if (err.code === 'NotModified') {

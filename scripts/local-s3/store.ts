@@ -1,10 +1,10 @@
 /**
  * Buckets, objects and multipart uploads: an in-memory index (bucket -> key -> metadata) over
- * immutable files under `dir`:
+ * immutable files under `dir/local-s3-data`:
  *
- *   dir/tmp/<id>       bodies being received and copies being made: renamed away or deleted
- *   dir/objects/<id>   one file per object (each overwrite is a new file)
- *   dir/parts/<id>     one file per uploaded part
+ *   tmp/<id>       bodies being received and copies being made: renamed away or deleted
+ *   objects/<id>   one file per object (each overwrite is a new file)
+ *   parts/<id>     one file per uploaded part
  *
  * A file is never written once renamed in. A write commits a new file and swaps the index entry,
  * then unlinks the file it replaced: a refused or failed write leaves the object as it was, a
@@ -81,6 +81,8 @@ const NO_LINK = new Set(['EXDEV', 'EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'EMLINK', 'E
 /** How often a read retries a lookup whose file an overwrite or delete unlinked meanwhile. */
 const LOOKUP_RETRIES = 5;
 const COPY_BUFFER = 8 * 1024 * 1024;
+/** The store's directory under the one it is given. */
+export const DATA_DIR = 'local-s3-data';
 
 export class Store {
   private readonly buckets = new Map<string, Bucket>();
@@ -88,14 +90,14 @@ export class Store {
   private readonly objectsDir: string;
   private readonly partsDir: string;
 
+  /** Keeps its files in `<dir>/local-s3-data`, emptied here (the one name it removes). */
   constructor(dir: string) {
-    this.tmpDir = join(dir, 'tmp');
-    this.objectsDir = join(dir, 'objects');
-    this.partsDir = join(dir, 'parts');
-    for (const d of [this.tmpDir, this.objectsDir, this.partsDir]) {
-      rmSync(d, { recursive: true, force: true });
-      mkdirSync(d, { recursive: true });
-    }
+    const root = join(dir, DATA_DIR);
+    rmSync(root, { recursive: true, force: true });
+    this.tmpDir = join(root, 'tmp');
+    this.objectsDir = join(root, 'objects');
+    this.partsDir = join(root, 'parts');
+    for (const d of [this.tmpDir, this.objectsDir, this.partsDir]) mkdirSync(d, { recursive: true });
   }
 
   /** A fresh path to receive or copy bytes into, before commitObject/commitPart renames it in. */

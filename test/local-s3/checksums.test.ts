@@ -15,6 +15,7 @@ import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { GetObjectCommand as LiteGetObjectCommand, PutObjectCommand as LitePutObjectCommand, S3Client as LiteS3Client } from '../../functions/storage/aws-lite/s3.js';
 import { getSignedUrl as liteGetSignedUrl } from '../../functions/storage/aws-lite/s3-presigner.js';
+import { DATA_DIR } from '../../scripts/local-s3/store.js';
 import { AUTH, codeOf, CREDENTIALS, MiB, raw, rawSocket, REGION, useLocalS3 } from './fixture.js';
 
 const s3fx = useLocalS3();
@@ -51,7 +52,7 @@ function presignPut(Key: string, checksum: string, expiresIn = 300): Promise<str
 }
 
 async function tmpFiles(): Promise<string[]> {
-  return readdir(join(s3fx.dir, 'tmp'));
+  return readdir(join(s3fx.dir, DATA_DIR, 'tmp'));
 }
 
 describe('presigned PUT with a signed checksum', () => {

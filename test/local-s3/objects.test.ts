@@ -21,7 +21,7 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { codeOf, raw, useLocalS3 } from './fixture.js';
+import { AUTH, codeOf, raw, rawSocket, useLocalS3 } from './fixture.js';
 
 const s3fx = useLocalS3();
 let s3: S3Client;
@@ -76,6 +76,25 @@ describe('buckets', () => {
     expect(await failure(s3.send(new HeadBucketCommand({ Bucket: name })))).toMatchObject({ $metadata: { httpStatusCode: 404 } });
     expect(await failure(s3.send(new GetObjectCommand({ Bucket: name, Key: 'x' })))).toMatchObject({ name: 'NoSuchBucket', $metadata: { httpStatusCode: 404 } });
     expect(await failure(s3.send(new PutObjectCommand({ Bucket: name, Key: 'x', Body: 'x' })))).toMatchObject({ name: 'NoSuchBucket' });
+  });
+});
+
+describe('request bodies an operation does not read', () => {
+  it('CreateBucket with a configuration body (SDK: Expect 100-continue), then more requests on the same connections', async () => {
+    const name = `cfg-${randomBytes(6).toString('hex')}`;
+    await s3.send(new CreateBucketCommand({ Bucket: name, CreateBucketConfiguration: { LocationConstraint: 'eu-west-1' } }));
+    for (let i = 0; i < 3; i++) await s3.send(new PutObjectCommand({ Bucket: name, Key: `k${i}`, Body: `v${i}` }));
+    expect((await s3.send(new ListObjectsV2Command({ Bucket: name }))).KeyCount).toBe(3);
+  });
+
+  it('an unread body announced with Expect: 100-continue, or larger than 1 MiB: answered, then the connection closes', { timeout: 15_000 }, async () => {
+    for (const extra of ['Content-Length: 100\r\nExpect: 100-continue\r\n', `Content-Length: ${2 * 1024 * 1024}\r\n`]) {
+      const name = `unread-${randomBytes(6).toString('hex')}`;
+      const answer = await rawSocket(s3fx.endpoint, `PUT /${name} HTTP/1.1\r\nHost: x\r\nAuthorization: ${AUTH}\r\n${extra}\r\nabc`, { halfClose: false });
+      expect(answer).toMatch(/^HTTP\/1\.1 200 /);
+      expect(answer).toMatch(/\r\nConnection: close\r\n/i);
+      expect((await s3.send(new HeadBucketCommand({ Bucket: name }))).$metadata.httpStatusCode).toBe(200);
+    }
   });
 });
 
