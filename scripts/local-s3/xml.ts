@@ -149,7 +149,7 @@ export function completeMultipartUploadResult(location: string, bucket: string, 
 
 /** CopyObject's `<CopyObjectResult>` or UploadPartCopy's `<CopyPartResult>`. */
 export function copyResult(root: 'CopyObjectResult' | 'CopyPartResult', etag: string, lastModified: Date, checksumSha256?: string): string {
-  return doc(root, el('LastModified', lastModified) + el('ETag', etag) + el('ChecksumSHA256', checksumSha256));
+  return doc(root, el('ETag', etag) + el('LastModified', lastModified) + el('ChecksumSHA256', checksumSha256));
 }
 
 export interface ListedPart {
