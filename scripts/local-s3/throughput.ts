@@ -9,12 +9,16 @@
  *      flight, then CompleteMultipartUpload;
  *   3. ranged GETs across part boundaries checked against the source, and one whole GET hashed.
  *
- * Not a test: it prints seconds and MB/s (10^6 bytes) per step. S3_ENDPOINT targets a server that
- * is already running (credentials test/test) instead of starting one.
+ * Not a test: it prints seconds and MB/s (10^6 bytes) per step, after a baseline: the same bytes
+ * written to a file with node:fs in the same place, which is what the disk allows (a PUT cannot go
+ * faster). DIR: where the server's directory goes (default the system temporary directory; e.g.
+ * /dev/shm to leave the disk out). S3_ENDPOINT targets a server that is already running
+ * (credentials test/test) instead of starting one.
  */
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { open, unlink } from 'node:fs/promises';
 import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -37,6 +41,7 @@ const BLOCK = 64 * MiB;
 const PART = 8 * MiB;
 const IN_FLIGHT = 4;
 if (SIZE % BLOCK !== 0) throw new Error(`SIZE_MIB must be a multiple of ${BLOCK / MiB}`);
+const PARENT = process.env.DIR || tmpdir();
 
 const server = process.env.S3_ENDPOINT ? { endpoint: process.env.S3_ENDPOINT, stop: async () => undefined } : await startServer();
 const s3 = new S3Client({
@@ -60,6 +65,15 @@ try {
   for (let at = 0; at < SIZE; at += BLOCK) hash.update(block);
   const checksum = hash.digest('base64');
   report('client-side sha256 (not part of the PUT)', SIZE, t);
+
+  // Baseline: what writing the bytes to a file in the same place costs.
+  const baseline = join(PARENT, `local-s3-baseline-${process.pid}`);
+  t = performance.now();
+  const file = await open(baseline, 'w');
+  for (let at = 0; at < SIZE; at += BLOCK) await file.write(block);
+  await file.close();
+  report(`baseline: ${SIZE / MiB} MiB written to a file in ${PARENT} with node:fs`, SIZE, t);
+  await unlink(baseline);
 
   // 1. One presigned PUT with its checksum.
   const url = await getSignedUrl(s3, new PutObjectCommand({ Bucket, Key: 'single', ChecksumSHA256: checksum }), {
@@ -163,7 +177,7 @@ function send(method: string, url: string, headers: Record<string, string | numb
 
 /** main.ts as a child process (its own event loop, as in real use) on a free port and a new directory. */
 async function startServer(): Promise<{ endpoint: string; stop(): Promise<void> }> {
-  const dir = mkdtempSync(join(tmpdir(), 'local-s3-throughput-'));
+  const dir = mkdtempSync(join(PARENT, 'local-s3-throughput-'));
   const main = join(dirname(fileURLToPath(import.meta.url)), 'main.ts');
   const child = spawn(process.execPath, ['--import', 'tsx', main], { env: { ...process.env, PORT: '0', DIR: dir }, stdio: ['ignore', 'pipe', 'inherit'] });
   const endpoint = await new Promise<string>((resolve, reject) => {
