@@ -168,6 +168,8 @@ function base64Digest(value: string, bytes: number, name: string): Buffer {
 function verify(expectations: Expectation[], digests: Digests): Record<string, string> {
   const matched: Record<string, string> = {};
   for (const e of expectations) {
+    // A trailer of another algorithm than x-amz-trailer announced: not computed while streaming.
+    if (!digests.has(e.algorithm)) throw new S3Error('InvalidRequest', `The ${e.from} trailer was not announced in x-amz-trailer.`);
     if (!digests.get(e.algorithm).equals(e.expected)) {
       const message =
         e.code === 'XAmzContentSHA256Mismatch'
@@ -193,6 +195,10 @@ class Digests {
       if (a === 'crc32') this.crc = 0;
       else this.hashes.set(a, createHash(a));
     }
+  }
+
+  has(algorithm: Algorithm): boolean {
+    return algorithm === 'crc32' ? this.crc !== undefined : this.hashes.has(algorithm) || this.results.has(algorithm);
   }
 
   update(chunk: Buffer): void {

@@ -297,6 +297,9 @@ describe('aws-chunked bodies', () => {
     expect([short.status, codeOf(short.body)]).toEqual([400, 'IncompleteBody']);
     const long = await putChunked('chunked/bad', data, chunked(data, `x-amz-checksum-sha256:${sha256(data)}\r\n`), data.length - 1);
     expect([long.status, codeOf(long.body)]).toEqual([400, 'IncompleteBody']);
+    // A trailer of an algorithm x-amz-trailer did not announce (crc32 here) cannot be checked: refused.
+    const unannounced = await putChunked('chunked/bad', data, chunked(data, `x-amz-checksum-crc32:AAAAAA==\r\n`));
+    expect([unannounced.status, codeOf(unannounced.body)]).toEqual([400, 'InvalidRequest']);
     expect(await head('chunked/bad')).toEqual({ status: 404 });
 
     // Signed chunks (chunk-signature extensions) decode the same; the content encoding is not kept.
