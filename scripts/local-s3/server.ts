@@ -97,7 +97,7 @@ const UNSUPPORTED = [
   'ownershipControls', 'publicAccessBlock', 'renameObject',
 ];
 
-/** An unread request body up to this size is drained after an early error (keep-alive); larger: the connection closes. */
+/** An unread request body up to this size is drained (the connection is kept); a larger one closes it. */
 const DRAIN_LIMIT = 1024 * 1024;
 
 export function createLocalS3(options: LocalS3Options): LocalS3 {
