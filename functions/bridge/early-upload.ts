@@ -2,8 +2,8 @@
  * A blob sent upstream while the client is still sending it to the bridge: the request body goes
  * to the spool (which hashes it and keeps it for a retry) and, through a bounded buffer, to a
  * direct upload of the digest and size the bridge expects (the final PUT's digest, or the one blob
- * the client asked about: announced-blobs.ts). Storage refuses bytes that do not hash to that
- * digest, and the direct upload client checks them as they go, so a wrong guess fails and the
+ * the client asked about: announced-blobs.ts). Storage (or the registry, reading back) refuses
+ * bytes that do not hash to that digest, so a wrong guess fails and the
  * finished spool is sent the ordinary way; a right one means the blob is verified upstream about
  * when the client's last byte arrives, instead of a whole second transfer later.
  */
@@ -14,10 +14,11 @@ import type { RegistryHttp } from '../client/registry/registry-http.js';
 
 /** Below this the second transfer is short anyway. */
 export const EARLY_UPLOAD_FROM = 16 * 1024 * 1024;
-const BUFFER = 8 * 1024 * 1024;
+/** Chunks buffered (socket reads: up to 64 KiB each). Object mode: read as they came, never concatenated. */
+const BUFFERED_CHUNKS = 128;
 
 export class EarlyUpload {
-  private readonly body = new PassThrough({ highWaterMark: BUFFER });
+  private readonly body = new PassThrough({ objectMode: true, highWaterMark: BUFFERED_CHUNKS });
   private settled = false;
   /** True once the upstream holds the verified blob; false if this attempt failed (never rejects). */
   readonly done: Promise<boolean>;
@@ -38,7 +39,7 @@ export class EarlyUpload {
       taken = true;
       return this.body;
     };
-    this.done = pushDirect(http, repository, { mediaType: 'application/octet-stream', digest, size }, stream, { ...opts, attempts: 1 })
+    this.done = pushDirect(http, repository, { mediaType: 'application/octet-stream', digest, size }, stream, { ...opts, attempts: 1, sizeOnly: true })
       .then((result) => result !== 'unsupported')
       .catch(() => false)
       .finally(() => {

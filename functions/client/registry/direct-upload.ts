@@ -31,6 +31,8 @@ export interface DirectUploadOptions {
   onProgress?: (bytes: number) => void;
   /** Mount from this repository when it has the blob. */
   from?: string;
+  /** The caller hashes the bytes itself: count them only (storage and the registry verify them). */
+  sizeOnly?: boolean;
 }
 
 const UNSUPPORTED = new Set([400, 404, 405, 501]);
@@ -114,7 +116,7 @@ async function sendWhole(
   const attempts = Math.max(1, opts.attempts ?? 4);
   for (let attempt = 1; ; attempt++) {
     const url = await partUrl(http, location, plan, 1, attempt > 1);
-    const checked = checkedStream(desc, stream(), opts.onProgress);
+    const checked = checkedStream(desc, stream(), opts.onProgress, { sizeOnly: opts.sizeOnly });
     try {
       const res = await sendStream(url.url, url.method, { ...url.headers, 'content-length': String(desc.size) }, checked.stream);
       const text = await res.text();
@@ -178,7 +180,7 @@ async function sendParts(
   };
 
   // Parts of the planned size, `concurrency` of them in flight; an empty blob is one empty part.
-  const checked = checkedStream(desc, stream);
+  const checked = checkedStream(desc, stream, undefined, { sizeOnly: opts.sizeOnly });
   let part = 0;
   const flush = async (bytes: Uint8Array) => {
     while (inFlight.size >= concurrency) await Promise.race(inFlight);
