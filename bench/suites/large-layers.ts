@@ -71,7 +71,7 @@ export async function runLargeLayersSuite(): Promise<Figure[]> {
       await lambda.close();
     }
   }
-  const note = 'direct uploads to the local S3 (fauxqs) behind npm run start:lambda; fresh upstream per run';
+  const note = 'direct uploads to the local S3 server (scripts/local-s3, files in /tmp) behind npm run start:lambda; fresh upstream per run';
   add('push (skopeo through wharf bridge)', 'lambda', viaBridge, note);
   add('push (wharf push)', 'lambda', viaPush, note);
   return figures;

@@ -11,6 +11,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { rmSync } from 'node:fs';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -169,9 +170,13 @@ async function startWharfLocalS3(): Promise<{ endpoint: string; stop(): Promise<
   const dir = await mkdtemp(join(tmpdir(), `wharf-local-s3-${process.pid}-`));
   const server = createLocalS3({ dir, credentials: CREDENTIALS, region: REGION });
   const endpoint = await server.listen(0, '127.0.0.1');
+  // A process that exits without stopping it (serve() on SIGTERM) leaves no objects behind.
+  const removeNow = () => rmSync(dir, { recursive: true, force: true });
+  process.once('exit', removeNow);
   return {
     endpoint,
     async stop() {
+      process.removeListener('exit', removeNow);
       await server.close();
       await rm(dir, { recursive: true, force: true });
     },
