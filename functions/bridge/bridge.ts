@@ -5,8 +5,10 @@
  * without one as podman, buildah and docker send it, one PUT with the whole blob as containerd and
  * BuildKit send it) into a local spool while hashing, then sends the blob upstream straight to
  * storage (the direct upload extension; chunks of the advertised size where the upstream lacks it),
- * and answers the client's final PUT only once the upstream holds the verified blob. Everything else
- * (manifests, tags, pulls, token requests) is passed through, the caller's credentials included.
+ * and answers the client's final PUT only once the upstream holds the verified blob; where it knows
+ * the digest and size as the body starts, it sends the blob while it arrives (early-upload.ts).
+ * Everything else (manifests, tags, pulls, token requests) is passed through, the caller's
+ * credentials included.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
