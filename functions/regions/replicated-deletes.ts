@@ -5,13 +5,18 @@
  * blob record stays `deleting`, and the next collection tries again; the primary's bytes go last,
  * so a replica that still reads through to the primary never finds them gone early.
  */
-import type { BlobInfo, BlobStore, ByteRange, ByteStream, Digest, UploadCursor } from '../storage/types.js';
+import type { BlobInfo, BlobStore, ByteRange, ByteStream, Digest, DirectUploads, UploadCursor } from '../storage/types.js';
 
 export class ReplicatedDeletesBlobStore implements BlobStore {
   constructor(
     readonly primary: BlobStore,
     readonly replicas: BlobStore[],
   ) {}
+
+  /** Direct uploads write the primary bucket; replication carries them like any other object. */
+  get direct(): DirectUploads | undefined {
+    return this.primary.direct;
+  }
 
   async delete(digest: Digest): Promise<void> {
     const results = await Promise.allSettled(this.replicas.map((replica) => replica.delete(digest)));

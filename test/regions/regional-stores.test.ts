@@ -110,6 +110,12 @@ describe('ReplicatedDeletesBlobStore', () => {
     for (const s of [primary, regional, other]) expect(await s.stat(digest)).toBeUndefined();
   });
 
+  it('offers the primary store\'s direct uploads (a layer past the Lambda limit still goes straight to storage)', () => {
+    const store = new ReplicatedDeletesBlobStore(primary, [regional]);
+    expect(primary.direct).toBeDefined();
+    expect(store.direct).toBe(primary.direct);
+  });
+
   it('a replica out of reach fails the delete and the primary keeps its bytes (the next collection retries)', async () => {
     const store = new ReplicatedDeletesBlobStore(primary, [regional]);
     const data = randomBytes(500);
