@@ -102,8 +102,11 @@ async function partUrl(http: RegistryHttp, location: string, plan: UploadPlan, p
 }
 
 /**
- * The whole blob in one request, streamed from the source (read again for each attempt); the
- * source is checked as it goes, so wrong bytes end the request before storage could keep them.
+ * The whole blob in one request, streamed from the source; the source is checked as it goes, so
+ * wrong bytes end the request before storage could keep them. Another attempt needs the bytes
+ * again from the first: `stream()` is asked for them, and a source that cannot give them twice
+ * throws there, which hands the first failure back to the caller (the copy retries the blob from a
+ * fresh read of its source).
  */
 async function sendWhole(
   http: RegistryHttp,
@@ -114,9 +117,16 @@ async function sendWhole(
   opts: DirectUploadOptions,
 ): Promise<{ part: number; etag: string }[]> {
   const attempts = Math.max(1, opts.attempts ?? 4);
+  let failure: unknown;
   for (let attempt = 1; ; attempt++) {
     const url = await partUrl(http, location, plan, 1, attempt > 1);
-    const checked = checkedStream(desc, stream(), opts.onProgress, { sizeOnly: opts.sizeOnly });
+    let source: AsyncIterable<Uint8Array>;
+    try {
+      source = stream();
+    } catch (error) {
+      throw failure ?? error;
+    }
+    const checked = checkedStream(desc, source, opts.onProgress, { sizeOnly: opts.sizeOnly });
     try {
       const res = await sendStream(url.url, url.method, { ...url.headers, 'content-length': String(desc.size) }, checked.stream);
       const text = await res.text();
@@ -126,6 +136,7 @@ async function sendWhole(
     } catch (error) {
       // Wrong bytes from the source stay wrong: no second attempt.
       if (attempt >= attempts || error instanceof BlobVerificationError) throw error;
+      failure = error;
       await new Promise((resolve) => setTimeout(resolve, 250 * 2 ** (attempt - 1)));
     }
   }
