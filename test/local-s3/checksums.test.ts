@@ -12,21 +12,15 @@ import { Readable } from 'node:stream';
 import { crc32 } from 'node:zlib';
 import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { GetObjectCommand as LiteGetObjectCommand, PutObjectCommand as LitePutObjectCommand, S3Client as LiteS3Client } from '../../functions/storage/aws-lite/s3.js';
 import { getSignedUrl as liteGetSignedUrl } from '../../functions/storage/aws-lite/s3-presigner.js';
 import { DATA_DIR } from '../../scripts/local-s3/store.js';
-import { AUTH, codeOf, CREDENTIALS, MiB, raw, rawSocket, REGION, useLocalS3 } from './fixture.js';
+import { AUTH, codeOf, CREDENTIALS, MiB, raw, rawSocket, REGION, sha256, useLocalS3Bucket } from './fixture.js';
 
-const s3fx = useLocalS3();
 let s3: S3Client;
 let Bucket: string;
-beforeAll(async () => {
-  s3 = s3fx.sdk();
-  Bucket = await s3fx.newBucket();
-});
-
-const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('base64');
+const s3fx = useLocalS3Bucket((o) => ({ s3, Bucket } = o));
 
 /** HeadObject's status and, with checksum mode, checksum; 404 for none. */
 async function head(Key: string): Promise<{ status: number; checksum?: string; size?: number }> {

@@ -1,9 +1,10 @@
 /**
  * The local S3 server (scripts/local-s3) for the tests of one file: `const s3 = useLocalS3()` at top
  * level. It starts in beforeAll (port 0, a new temporary directory) and stops in afterAll (clients
- * destroyed, directory removed). Also: raw HTTP requests, for what no client sends on purpose.
+ * destroyed, directory removed); useLocalS3Bucket adds a client and a bucket. Also: raw HTTP
+ * requests, for what no client sends on purpose.
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { request, type IncomingHttpHeaders } from 'node:http';
 import { connect } from 'node:net';
@@ -74,6 +75,24 @@ export function useLocalS3(): LocalS3Fixture {
       return Bucket;
     },
   };
+}
+
+/**
+ * useLocalS3, plus an SDK client (`sdk()`) and a new bucket made in beforeAll and handed to `opened`
+ * there, as useStoreFixture does; at top level:
+ * `let s3: S3Client; let Bucket: string; const s3fx = useLocalS3Bucket((o) => ({ s3, Bucket } = o));`
+ */
+export function useLocalS3Bucket(opened: (bucket: { s3: S3Client; Bucket: string }) => void): LocalS3Fixture {
+  const fx = useLocalS3();
+  beforeAll(async () => {
+    opened({ s3: fx.sdk(), Bucket: await fx.newBucket() });
+  });
+  return fx;
+}
+
+/** The SHA-256 of `data` in base64, as ChecksumSHA256 and x-amz-checksum-sha256 carry it. */
+export function sha256(data: Buffer | string): string {
+  return createHash('sha256').update(data).digest('base64');
 }
 
 export interface RawResponse {

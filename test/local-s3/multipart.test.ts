@@ -20,18 +20,12 @@ import {
   type CompletedPart,
   type S3Client,
 } from '@aws-sdk/client-s3';
-import { beforeAll, describe, expect, it } from 'vitest';
-import { MiB, useLocalS3 } from './fixture.js';
+import { describe, expect, it } from 'vitest';
+import { MiB, sha256, useLocalS3Bucket } from './fixture.js';
 
-const s3fx = useLocalS3();
 let s3: S3Client;
 let Bucket: string;
-beforeAll(async () => {
-  s3 = s3fx.sdk();
-  Bucket = await s3fx.newBucket();
-});
-
-const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('base64');
+useLocalS3Bucket((o) => ({ s3, Bucket } = o));
 
 async function create(Key: string, ChecksumAlgorithm?: 'SHA256'): Promise<string> {
   const out = await s3.send(new CreateMultipartUploadCommand({ Bucket, Key, ContentType: 'application/x-parts', ChecksumAlgorithm }));

@@ -21,15 +21,11 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { AUTH, codeOf, raw, rawSocket, useLocalS3 } from './fixture.js';
+import { AUTH, codeOf, raw, rawSocket, useLocalS3Bucket } from './fixture.js';
 
-const s3fx = useLocalS3();
 let s3: S3Client;
 let Bucket: string;
-beforeAll(async () => {
-  s3 = s3fx.sdk();
-  Bucket = await s3fx.newBucket();
-});
+const s3fx = useLocalS3Bucket((o) => ({ s3, Bucket } = o));
 
 /** The rejection of `p` (fails the test when it resolves). */
 async function failure(p: Promise<unknown>): Promise<{ name: string; message: string; $metadata: { httpStatusCode?: number } }> {

@@ -11,30 +11,23 @@ import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
-  AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
   CopyObjectCommand,
-  CreateBucketCommand,
-  CreateMultipartUploadCommand,
-  DeleteObjectCommand,
   DeleteObjectsCommand,
   GetObjectCommand,
-  HeadBucketCommand,
-  HeadObjectCommand,
   ListObjectsV2Command,
   PutObjectCommand,
   S3Client as LiteS3Client,
-  UploadPartCommand,
 } from '../../functions/storage/aws-lite/s3.js';
 import { getSignedUrl } from '../../functions/storage/aws-lite/s3-presigner.js';
 import { S3BlobStore } from '../../functions/storage/s3/blob-store.js';
-import { createS3Client } from '../../functions/storage/s3/s3-client.js';
 import { decodeUploadState, resumeSha256 } from '../../functions/storage/s3/upload-state.js';
-import { DigestMismatchError, type ByteStream } from '../../functions/storage/types.js';
+import { DigestMismatchError } from '../../functions/storage/types.js';
 import { describeBlobStoreContract } from '../contract/blob-store.contract.js';
 import { CREDENTIALS } from '../support/aws-local.js';
 import { awsStoreFixtures } from '../support/aws-stores.js';
-import { itLeavesNothingAfterAWrongDigest, itVerifiesSha512AndPresigns, keysIn as keysUnder } from '../support/s3-blob-store-cases.js';
+import { itLeavesNothingAfterAWrongDigest, itVerifiesSha512AndPresigns } from '../support/s3-blob-store-cases.js';
+import { describeLiteS3Protocol, liteS3Client, newLiteBucket, useLiteS3Store, type LiteS3Store } from '../support/s3-lite-protocol-cases.js';
 import { digestOf, pieces, readAll } from '../support/store-fixtures.js';
 
 // As the Lambda bundle's esbuild aliases: everything this file loads that imports the SDK (the
@@ -55,17 +48,10 @@ afterAll(() => {
 }, 30_000);
 
 /** A lite client, built by createS3Client (which, mocked as in the bundle, constructs the lite one). */
-function lite(endpoint?: string): LiteS3Client {
-  const c = createS3Client({ region: REGION, endpoint: endpoint ?? aws.s3Endpoint, credentials: CREDENTIALS }) as unknown as LiteS3Client;
-  expect(c).toBeInstanceOf(LiteS3Client);
+function lite(endpoint = aws.s3Endpoint): LiteS3Client {
+  const c = liteS3Client(endpoint);
   clients.push(c);
   return c;
-}
-
-async function newBucket(s3: LiteS3Client): Promise<string> {
-  const Bucket = `lite-${randomUUID()}`;
-  await s3.send(new CreateBucketCommand({ Bucket }));
-  return Bucket;
 }
 
 /* ------------------------------------------------------------------------------------------------
@@ -74,27 +60,21 @@ async function newBucket(s3: LiteS3Client): Promise<string> {
 
 describeBlobStoreContract('S3 (lite client, fauxqs)', async () => {
   const client = lite();
-  return { store: new S3BlobStore({ client: client as never, bucket: await newBucket(client) }) };
+  return { store: new S3BlobStore({ client: client as never, bucket: await newLiteBucket(client) }) };
 });
 
 describeBlobStoreContract('S3 (lite client, fauxqs, 5 MiB parts, prefix)', async () => {
   const client = lite();
   return {
-    store: new S3BlobStore({ client: client as never, bucket: await newBucket(client), prefix: 'registry/', partSize: 5 * MiB }),
+    store: new S3BlobStore({ client: client as never, bucket: await newLiteBucket(client), prefix: 'registry/', partSize: 5 * MiB }),
   };
 });
 
 describe('S3BlobStore on the lite client', () => {
   let s3: LiteS3Client;
-  let bucket: string;
   let store: S3BlobStore;
-  beforeAll(async () => {
-    s3 = lite();
-    bucket = await newBucket(s3);
-    store = new S3BlobStore({ client: s3 as never, bucket, partSize: 5 * MiB });
-  });
-
-  const keysIn = (prefix = ''): Promise<string[]> => keysUnder(s3 as never, bucket, prefix);
+  let keysIn: LiteS3Store['keysIn'];
+  useLiteS3Store(lite, (o) => ({ client: s3, store, keysIn } = o));
 
   it('carries the remainder across three 4.5 MiB appends; presigned full and ranged GETs', SLOW, async () => {
     const chunks = [randomBytes(4.5 * MiB), randomBytes(4.5 * MiB), randomBytes(4.5 * MiB)];
@@ -158,7 +138,7 @@ describe('S3BlobStore on the lite client', () => {
   );
 
   it('sweepUploads removes stale upload objects and keeps newer ones and blobs', SLOW, async () => {
-    const s = new S3BlobStore({ client: s3 as never, bucket: await newBucket(s3), prefix: 'reg/', partSize: 5 * MiB });
+    const s = new S3BlobStore({ client: s3 as never, bucket: await newLiteBucket(s3), prefix: 'reg/', partSize: 5 * MiB });
     const keys = async (prefix: string) => {
       const out = await s3.send(new ListObjectsV2Command({ Bucket: (s as unknown as { bucket: string }).bucket, Prefix: prefix }));
       return (out.Contents ?? []).map((o) => o.Key ?? '');
@@ -193,114 +173,10 @@ describe('S3BlobStore on the lite client', () => {
  * Protocol details on fauxqs
  * --------------------------------------------------------------------------------------------- */
 
-describe('lite S3 client on fauxqs', () => {
-  let s3: LiteS3Client;
-  let Bucket: string;
-  beforeAll(async () => {
-    s3 = lite();
-    Bucket = await newBucket(s3);
-  });
-
-  it('errors carry the S3 code as name and the HTTP status', async () => {
-    const get = await s3.send(new GetObjectCommand({ Bucket, Key: 'missing' })).catch((e: unknown) => e);
-    expect(get).toMatchObject({ name: 'NoSuchKey', $metadata: { httpStatusCode: 404 } });
-    expect(get).toBeInstanceOf(Error);
-    const head = await s3.send(new HeadObjectCommand({ Bucket, Key: 'missing' })).catch((e: unknown) => e);
-    expect(head).toMatchObject({ name: 'NotFound', $metadata: { httpStatusCode: 404 } });
-    const bucket = await s3.send(new HeadBucketCommand({ Bucket: `nope-${randomUUID()}` })).catch((e: unknown) => e);
-    expect(bucket).toMatchObject({ $metadata: { httpStatusCode: 404 } });
-    expect((await s3.send(new HeadBucketCommand({ Bucket }))).$metadata.httpStatusCode).toBe(200);
-  });
-
-  it('keys with XML and URL special characters round-trip through put, head, list, copy and delete', async () => {
-    const keys = [`odd/a&b<c>"'.txt`, 'odd/sp ace+plus%25 (1)!*~.bin', 'odd/ünï😀/x=y&z?.json'];
-    for (const [n, Key] of keys.entries()) {
-      const put = await s3.send(new PutObjectCommand({ Bucket, Key, Body: Buffer.from(`v${n}`), ContentType: 'text/plain' }));
-      expect(put.ETag).toMatch(/^".+"$/);
-      expect((await s3.send(new HeadObjectCommand({ Bucket, Key }))).ContentLength).toBe(2);
-    }
-    const listed = await s3.send(new ListObjectsV2Command({ Bucket, Prefix: 'odd/' }));
-    expect(listed.Contents?.map((o) => o.Key).sort()).toEqual([...keys].sort());
-    expect(listed.Contents?.[0].LastModified).toBeInstanceOf(Date);
-    expect(listed.Contents?.map((o) => o.Size)).toEqual([2, 2, 2]);
-
-    const copied = await s3.send(
-      new CopyObjectCommand({ Bucket, Key: 'odd-copy/1', CopySource: encodeURI(`${Bucket}/${keys[1]}`) }),
-    );
-    expect(copied.CopyObjectResult?.ETag).toMatch(/^".+"$/);
-    const got = await s3.send(new GetObjectCommand({ Bucket, Key: 'odd-copy/1' }));
-    expect(Buffer.from(await got.Body!.transformToByteArray()).toString()).toBe('v1');
-
-    const del = await s3.send(new DeleteObjectsCommand({ Bucket, Delete: { Objects: keys.map((Key) => ({ Key })) } }));
-    expect(del.Deleted?.map((d) => d.Key).sort()).toEqual([...keys].sort());
-    await s3.send(new DeleteObjectCommand({ Bucket, Key: 'odd-copy/1' }));
-    expect((await s3.send(new ListObjectsV2Command({ Bucket, Prefix: 'odd' }))).Contents).toBeUndefined();
-  });
-
-  it('pages ListObjectsV2 with continuation tokens', async () => {
-    const prefix = `page-${randomUUID()}/`;
-    const keys = Array.from({ length: 5 }, (_, i) => `${prefix}${i}`);
-    await Promise.all(keys.map((Key) => s3.send(new PutObjectCommand({ Bucket, Key, Body: 'x' }))));
-    const seen: string[] = [];
-    let ContinuationToken: string | undefined;
-    let pages = 0;
-    do {
-      const page = await s3.send(new ListObjectsV2Command({ Bucket, Prefix: prefix, MaxKeys: 2, ContinuationToken }));
-      pages++;
-      seen.push(...(page.Contents ?? []).map((o) => o.Key!));
-      ContinuationToken = page.IsTruncated ? page.NextContinuationToken : undefined;
-    } while (ContinuationToken);
-    expect(pages).toBe(3);
-    expect(seen).toEqual(keys);
-  });
-
-  it('streams request bodies (Readable, async iterable, web stream) and response bodies', SLOW, async () => {
-    const data = randomBytes(3 * MiB + 7);
-    const bodies = [
-      () => Readable.from(pieces(data, 64 * 1024)),
-      () => pieces(data, 100_000),
-      () => Readable.toWeb(Readable.from(pieces(data, 1 << 20))) as unknown as ReadableStream<Uint8Array>,
-    ];
-    for (const [n, body] of bodies.entries()) {
-      const Key = `stream/${n}`;
-      await s3.send(new PutObjectCommand({ Bucket, Key, Body: body(), ContentLength: data.length }));
-      const out = await s3.send(new GetObjectCommand({ Bucket, Key }));
-      expect(out.ContentLength).toBe(data.length);
-      // (Buffer.equals: toEqual on MiB-sized buffers takes seconds.)
-      expect((await readAll(out.Body as unknown as ByteStream)).equals(data)).toBe(true);
-    }
-    const ranged = await s3.send(new GetObjectCommand({ Bucket, Key: 'stream/0', Range: 'bytes=10-19' }));
-    expect(ranged.$metadata.httpStatusCode).toBe(206);
-    expect(ranged.ContentRange).toBe(`bytes 10-19/${data.length}`);
-    expect(Buffer.from(await ranged.Body!.transformToByteArray())).toEqual(data.subarray(10, 20));
-  });
-
-  it('multipart upload with a streamed part; abort leaves nothing', SLOW, async () => {
-    const Key = `mp/${randomUUID()}`;
-    const a = randomBytes(5 * MiB);
-    const b = randomBytes(123);
-    const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket, Key, ContentType: 'application/octet-stream' }));
-    expect(UploadId).toBeTruthy();
-    const p1 = await s3.send(new UploadPartCommand({ Bucket, Key, UploadId, PartNumber: 1, Body: Readable.from(pieces(a, MiB)), ContentLength: a.length }));
-    const p2 = await s3.send(new UploadPartCommand({ Bucket, Key, UploadId, PartNumber: 2, Body: b }));
-    const done = await s3.send(
-      new CompleteMultipartUploadCommand({
-        Bucket,
-        Key,
-        UploadId,
-        MultipartUpload: { Parts: [{ PartNumber: 1, ETag: p1.ETag }, { PartNumber: 2, ETag: p2.ETag }] },
-      }),
-    );
-    expect(done.ETag).toBeTruthy();
-    const out = await s3.send(new GetObjectCommand({ Bucket, Key }));
-    expect((await readAll(out.Body as unknown as ByteStream)).equals(Buffer.concat([a, b]))).toBe(true);
-
-    const other = `mp/${randomUUID()}`;
-    const created = await s3.send(new CreateMultipartUploadCommand({ Bucket, Key: other }));
-    await s3.send(new UploadPartCommand({ Bucket, Key: other, UploadId: created.UploadId, PartNumber: 1, Body: b }));
-    await s3.send(new AbortMultipartUploadCommand({ Bucket, Key: other, UploadId: created.UploadId }));
-    await expect(s3.send(new HeadObjectCommand({ Bucket, Key: other }))).rejects.toMatchObject({ name: 'NotFound' });
-  });
+// The cases shared with the local S3 server (test/local-s3/lite.test.ts); fauxqs has none of its own.
+describeLiteS3Protocol('lite S3 client on fauxqs', async () => {
+  const client = lite();
+  return { client, bucket: await newLiteBucket(client) };
 });
 
 /* ------------------------------------------------------------------------------------------------
