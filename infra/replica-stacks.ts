@@ -1,12 +1,11 @@
 import { Aws, CfnOutput, Fn, RemovalPolicy, Stack, type StackProps, Tags, Token, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import type * as lambda from 'aws-cdk-lib/aws-lambda';
-import type * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import { BlobBucket, ReplicaBlobStorage } from './constructs/blob-bucket.js';
-import { IamLoginFunction } from './constructs/iam-login-function.js';
+import type { IamLoginFunction } from './constructs/iam-login-function.js';
 import { MetadataTableReplica } from './constructs/metadata-table.js';
-import { RegistryFunction } from './constructs/registry-function.js';
+import type { RegistryFunction } from './constructs/registry-function.js';
+import { registryFunctions, type FunctionSettings } from './constructs/registry-functions.js';
 import { ReplicaSigningKey } from './constructs/token-signing-key.js';
 import { regionalBucketName } from './regions.js';
 import type { WharfStack } from './wharf-stack.js';
@@ -46,14 +45,9 @@ export class ReplicaBucketStack extends Stack {
   }
 }
 
-export interface ReplicaRegistryStackProps extends StackProps, SharedSettings {
+export interface ReplicaRegistryStackProps extends StackProps, SharedSettings, FunctionSettings {
   /** The primary stack (multi-region): its key ARN and URL are read across regions. */
   readonly primary: WharfStack;
-  readonly lambdaMemoryMb?: number;
-  readonly architecture?: lambda.Architecture;
-  readonly logRetention?: logs.RetentionDays;
-  readonly presignExpirySeconds?: number;
-  readonly reservedConcurrency?: number;
 }
 
 /**
@@ -91,26 +85,11 @@ export class ReplicaRegistryStack extends Stack {
       removalPolicy,
     });
 
-    this.registry = new RegistryFunction(this, 'Registry', {
-      blobs: this.blobs,
-      metadata: this.metadata,
-      memoryMb: props.lambdaMemoryMb,
-      architecture: props.architecture,
-      logRetention: props.logRetention,
-      presignExpirySeconds: props.presignExpirySeconds,
-      removalPolicy,
-      reservedConcurrency: props.reservedConcurrency,
-      signingKey: this.signingKey,
-    });
-    this.iamLogin = new IamLoginFunction(this, 'IamLogin', {
-      blobs: this.blobs,
-      metadata: this.metadata,
-      signingKey: this.signingKey,
-      logGroup: this.registry.logGroup,
-      memoryMb: props.lambdaMemoryMb,
-      architecture: props.architecture,
-    });
-    this.registry.setIamLoginUrl(this.iamLogin.functionUrl.url);
+    ({ registry: this.registry, iamLogin: this.iamLogin } = registryFunctions(
+      this,
+      { blobs: this.blobs, metadata: this.metadata, signingKey: this.signingKey },
+      { ...props, removalPolicy },
+    ));
 
     const regionEnvironment = replicaEnvironment({
       primaryRegion: primary.region,

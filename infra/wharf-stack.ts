@@ -7,46 +7,16 @@ import type { Construct } from 'constructs';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { BlobBucket } from './constructs/blob-bucket.js';
 import { BlobReplication, bucketArnOf, type ReplicaBucket } from './constructs/blob-replication.js';
-import { IamLoginFunction } from './constructs/iam-login-function.js';
+import type { IamLoginFunction } from './constructs/iam-login-function.js';
 import { MetadataTable } from './constructs/metadata-table.js';
 import { Operations } from './constructs/operations.js';
 import { RegistryEdge } from './constructs/registry-edge.js';
-import { RegistryFunction } from './constructs/registry-function.js';
+import type { RegistryFunction } from './constructs/registry-function.js';
+import { registryFunctions, type FunctionSettings } from './constructs/registry-functions.js';
 import { TokenSigningKey } from './constructs/token-signing-key.js';
 import { bucketNameProblems, globalTableName, regionalBucketName } from './regions.js';
 
-export interface WharfStackProps extends StackProps {
-  /**
-   * Memory of the registry function in MiB (128–10240, whole number). CPU scales with it, and
-   * digest hashing during uploads is CPU-bound.
-   *
-   * @default 1024
-   */
-  readonly lambdaMemoryMb?: number;
-
-  /**
-   * Instruction set of the registry function.
-   *
-   * @default lambda.Architecture.ARM_64 (cheaper per GB-second than x86_64)
-   */
-  readonly architecture?: lambda.Architecture;
-
-  /**
-   * How long the function's logs are kept.
-   *
-   * @default logs.RetentionDays.ONE_MONTH
-   */
-  readonly logRetention?: logs.RetentionDays;
-
-  /**
-   * Lifetime in seconds of the presigned S3 URLs that blob GETs redirect to (1–604800, the SigV4
-   * maximum; whole number). A URL also stops working when the function's temporary credentials
-   * that signed it expire, whichever comes first.
-   *
-   * @default 900
-   */
-  readonly presignExpirySeconds?: number;
-
+export interface WharfStackProps extends StackProps, FunctionSettings {
   /**
    * What happens to stored data (blob bucket, metadata table, log group, token signing key) when the stack is deleted
    * or a resource is replaced. RETAIN also enables DynamoDB deletion protection. DESTROY is meant
@@ -56,14 +26,6 @@ export interface WharfStackProps extends StackProps {
    * @default RemovalPolicy.RETAIN
    */
   readonly removalPolicy?: RemovalPolicy;
-
-  /**
-   * Reserved concurrent executions of the registry function (a whole number ≥ 1): both a guaranteed
-   * share of the account's concurrency and a cap on cost and on load against S3/DynamoDB.
-   *
-   * @default - none: the function draws on the account's unreserved concurrency
-   */
-  readonly reservedConcurrency?: number;
 
   /**
    * Put a CloudFront distribution in front of the Function URL (caching disabled, all methods, all
@@ -205,27 +167,11 @@ export class WharfStack extends Stack {
       ...(this.physicalNames ? { tableName: this.physicalNames.tableName, replicaRegions } : {}),
     });
     this.signingKey = new TokenSigningKey(this, 'TokenSigningKey', { removalPolicy, multiRegion });
-    this.registry = new RegistryFunction(this, 'Registry', {
-      blobs: this.blobs,
-      metadata: this.metadata,
-      memoryMb: props.lambdaMemoryMb,
-      architecture: props.architecture,
-      logRetention: props.logRetention,
-      presignExpirySeconds: props.presignExpirySeconds,
-      removalPolicy,
-      reservedConcurrency: props.reservedConcurrency,
-      signingKey: this.signingKey,
-      gcGraceSeconds: props.gcGraceSeconds,
-    });
-    this.iamLogin = new IamLoginFunction(this, 'IamLogin', {
-      blobs: this.blobs,
-      metadata: this.metadata,
-      signingKey: this.signingKey,
-      logGroup: this.registry.logGroup,
-      memoryMb: props.lambdaMemoryMb,
-      architecture: props.architecture,
-    });
-    this.registry.setIamLoginUrl(this.iamLogin.functionUrl.url);
+    ({ registry: this.registry, iamLogin: this.iamLogin } = registryFunctions(
+      this,
+      { blobs: this.blobs, metadata: this.metadata, signingKey: this.signingKey },
+      { ...props, removalPolicy },
+    ));
 
     const bucketLogicalId = this.resolve((this.blobs.bucket.node.defaultChild as s3.CfnBucket).logicalId);
     Validations.of(this.registry.role).acknowledge({
