@@ -6,24 +6,18 @@
  * and in memory and is gone when it stops. Needs the dev dependencies and Java 17.
  */
 import { serve } from '../functions/cli/serve.js';
-import { CREDENTIALS, startAwsLocal } from '../test/support/aws-local.js';
+import { awsBackendEnv, localS3FromEnv, startAwsLocal } from '../test/support/aws-local.js';
 
-const aws = await startAwsLocal({ s3: process.env.LOCAL_S3 === 'fauxqs' ? 'fauxqs' : 'local' });
-const [bucket, table] = await Promise.all([aws.newBucket(), aws.newTable()]);
-console.log(`local S3 ${aws.s3Endpoint} bucket ${bucket}; local DynamoDB ${aws.dynamoEndpoint} table ${table}`);
+const aws = await startAwsLocal({ s3: localS3FromEnv() });
+const backend = await awsBackendEnv(aws);
+console.log(`local S3 ${aws.s3Endpoint} bucket ${backend.BUCKET_NAME}; local DynamoDB ${aws.dynamoEndpoint} table ${backend.TABLE_NAME}`);
 // The SDK's default credential chain reads these from process.env; the local S3 checks presigned
 // URLs against the same credentials.
-process.env.AWS_ACCESS_KEY_ID = CREDENTIALS.accessKeyId;
-process.env.AWS_SECRET_ACCESS_KEY = CREDENTIALS.secretAccessKey;
+process.env.AWS_ACCESS_KEY_ID = backend.AWS_ACCESS_KEY_ID;
+process.env.AWS_SECRET_ACCESS_KEY = backend.AWS_SECRET_ACCESS_KEY;
 // The Java child is stopped by aws-local's exit handler when serve() exits on SIGTERM.
 await serve({
   ...process.env,
-  WHARF_BACKEND: 'aws',
-  BUCKET_NAME: bucket,
-  TABLE_NAME: table,
-  S3_ENDPOINT: aws.s3Endpoint,
-  DYNAMODB_ENDPOINT: aws.dynamoEndpoint,
-  AWS_REGION: 'us-east-1',
-  DIRECT_SINGLE_PUT_MAX: process.env.DIRECT_SINGLE_PUT_MAX || String(aws.directSinglePutMax),
-  S3_VERIFIES_CHECKSUMS: aws.verifiedPuts ? '1' : '0',
+  ...backend,
+  DIRECT_SINGLE_PUT_MAX: process.env.DIRECT_SINGLE_PUT_MAX || backend.DIRECT_SINGLE_PUT_MAX,
 });

@@ -24,7 +24,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { bundleHandler } from '../infra/bundling.js';
-import { CREDENTIALS, startAwsLocal } from '../test/support/aws-local.js';
+import { awsBackendEnv, localS3FromEnv, startAwsLocal } from '../test/support/aws-local.js';
 import { buildEvent } from './lambda-emulator/event.js';
 import { createFunctionUrlFront } from './lambda-emulator/server.js';
 
@@ -54,27 +54,19 @@ console.log(`bundled ${bundle} in ${Date.now() - t} ms`);
 t = Date.now();
 // wharf's own local S3 (streams to disk, checks signed checksums as S3 does, no 11 MiB limit);
 // LOCAL_S3=fauxqs for the in-memory one the tests mostly use.
-const aws = await startAwsLocal({ s3: process.env.LOCAL_S3 === 'fauxqs' ? 'fauxqs' : 'local' });
-const [bucket, table] = await Promise.all([aws.newBucket(), aws.newTable()]);
-console.log(`local S3 ${aws.s3Endpoint} bucket ${bucket}; local DynamoDB ${aws.dynamoEndpoint} table ${table} (${Date.now() - t} ms)`);
+const aws = await startAwsLocal({ s3: localS3FromEnv() });
+const backend = await awsBackendEnv(aws);
+console.log(`local S3 ${aws.s3Endpoint} bucket ${backend.BUCKET_NAME}; local DynamoDB ${aws.dynamoEndpoint} table ${backend.TABLE_NAME} (${Date.now() - t} ms)`);
 
 // The function's environment, as the construct sets it (plus the local endpoints and the
 // credentials the local S3 checks presigned URLs against). Settings meant for this front are not
 // the function's: drop them before the handler reads process.env.
 for (const k of ['PORT', 'HOST', 'DATA_DIR', 'IAM_LOGIN_PORT', 'LOCAL_IAM_ARN']) delete process.env[k];
 Object.assign(process.env, {
-  WHARF_BACKEND: 'aws',
-  BUCKET_NAME: bucket,
-  TABLE_NAME: table,
+  ...backend,
   PRESIGN_EXPIRES_SECONDS: process.env.PRESIGN_EXPIRES_SECONDS || '900',
   UPLOAD_LEASE_SECONDS: String(timeoutSeconds),
-  S3_ENDPOINT: aws.s3Endpoint,
-  DIRECT_SINGLE_PUT_MAX: process.env.DIRECT_SINGLE_PUT_MAX || String(aws.directSinglePutMax),
-  S3_VERIFIES_CHECKSUMS: aws.verifiedPuts ? '1' : '0',
-  DYNAMODB_ENDPOINT: aws.dynamoEndpoint,
-  AWS_REGION: 'us-east-1',
-  AWS_ACCESS_KEY_ID: CREDENTIALS.accessKeyId,
-  AWS_SECRET_ACCESS_KEY: CREDENTIALS.secretAccessKey,
+  DIRECT_SINGLE_PUT_MAX: process.env.DIRECT_SINGLE_PUT_MAX || backend.DIRECT_SINGLE_PUT_MAX,
   SIGNING_KEY_FILE: signingKeyFile,
 });
 // What NODE_OPTIONS=--enable-source-maps does in the deployed function.

@@ -5,6 +5,7 @@
  */
 import { openAwsBackend } from '../../functions/storage/aws-backend.js';
 import { describeRegistryApi } from '../contract/registry-api.contract.js';
+import { awsBackendConfig } from '../support/aws-local.js';
 import { awsStoreFixtures } from '../support/aws-stores.js';
 import { startRegistryHarness } from '../support/registry-harness.js';
 
@@ -20,6 +21,6 @@ const aws = awsStoreFixtures();
 describeRegistryApi('aws (fauxqs + DynamoDB Local)', async () => {
   const [bucket, table] = await Promise.all([aws.newBucket(), aws.newTable()]);
   return startRegistryHarness(() =>
-    openAwsBackend({ region: 'us-east-1', bucket, table, s3Endpoint: aws.s3Endpoint, dynamodbEndpoint: aws.dynamoEndpoint, directSinglePutMax: aws.directSinglePutMax }),
+    openAwsBackend(awsBackendConfig(aws, bucket, table)),
   );
 });

@@ -27,6 +27,7 @@ import { S3DirectUploads } from '../../functions/storage/s3/direct-uploads.js';
 import { SqliteAuthStore } from '../../functions/storage/sqlite/auth-store.js';
 import { SqliteMetadataStore } from '../../functions/storage/sqlite/metadata-store.js';
 import { createUser, fakeClock, getToken, grants, send, type Credentials } from '../support/auth-fixtures.js';
+import { awsBackendConfig } from '../support/aws-local.js';
 import { awsStoreFixtures } from '../support/aws-stores.js';
 import { startRegistryHarness, type RegistryHarness } from '../support/registry-harness.js';
 import { startRegistry, type RegistryServer } from '../support/registry-server.js';
@@ -571,7 +572,7 @@ describe('aws', () => {
       return harnessTarget(
         'aws',
         await startRegistryHarness(() =>
-          openAwsBackend({ region: 'us-east-1', bucket, table, s3Endpoint: aws.s3Endpoint, dynamodbEndpoint: aws.dynamoEndpoint, directSinglePutMax: aws.directSinglePutMax }),
+          openAwsBackend(awsBackendConfig(aws, bucket, table)),
         ),
       );
     },
@@ -580,7 +581,7 @@ describe('aws', () => {
 
   accessControlCases('aws', async () => {
     const [bucket, table] = await Promise.all([aws.newBucket(), aws.newTable()]);
-    return openAwsBackend({ region: 'us-east-1', bucket, table, s3Endpoint: aws.s3Endpoint, dynamodbEndpoint: aws.dynamoEndpoint, directSinglePutMax: aws.directSinglePutMax });
+    return openAwsBackend(awsBackendConfig(aws, bucket, table));
   });
 
   describe('S3DirectUploads', () => {

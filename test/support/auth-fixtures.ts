@@ -23,7 +23,7 @@ import { openAwsBackend } from '../../functions/storage/aws-backend.js';
 import type { Backend } from '../../functions/storage/backends.js';
 import { openEmbeddedBackend } from '../../functions/storage/embedded-backend.js';
 import type { AccessPolicy, Action, AuthStore, Grant, PrincipalRecord } from '../../functions/storage/types.js';
-import { startAwsLocal, type AwsLocal } from './aws-local.js';
+import { awsBackendConfig, startAwsLocal, type AwsLocal } from './aws-local.js';
 
 // openAwsBackend takes credentials from the environment, as on Lambda; the emulators accept any.
 // (Each vitest test file runs in its own worker, so this does not leak into other files.)
@@ -104,13 +104,7 @@ export function useAuthBackends(): AuthBackends {
       } else {
         const local = aws ?? (await awsStarting!);
         const [bucket, table] = await Promise.all([local.newBucket(), local.newTable()]);
-        backend = openAwsBackend({
-          region: 'us-east-1',
-          bucket,
-          table,
-          s3Endpoint: local.s3Endpoint,
-          dynamodbEndpoint: local.dynamoEndpoint,
-        });
+        backend = openAwsBackend(awsBackendConfig(local, bucket, table));
       }
       cleanups.push(() => backend.close());
       const key = await loadOrCreateFileKey(join(dir, 'token-key.pem'));

