@@ -32,14 +32,8 @@ export class EarlyUpload {
   ) {
     // Its consumer (the upload) reports a failure through `done`; nothing else listens.
     this.body.on('error', () => undefined);
-    let taken = false;
-    const stream = () => {
-      // The client's body passes once: a retry of the whole blob is the spool's job.
-      if (taken) throw new Error('an early upload cannot send its body twice');
-      taken = true;
-      return this.body;
-    };
-    this.done = pushDirect(http, repository, { mediaType: 'application/octet-stream', digest, size }, stream, { ...opts, attempts: 1, sizeOnly: true })
+    // The client's body passes once (a stream, not a factory): a retry of the whole blob is the spool's job.
+    this.done = pushDirect(http, repository, { mediaType: 'application/octet-stream', digest, size }, this.body, { ...opts, attempts: 1, sizeOnly: true })
       .then((result) => result !== 'unsupported')
       .catch(() => false)
       .finally(() => {

@@ -43,9 +43,11 @@ export async function pushDirect(
   http: RegistryHttp,
   repository: string,
   desc: Descriptor,
-  stream: () => AsyncIterable<Uint8Array>,
+  source: AsyncIterable<Uint8Array> | (() => AsyncIterable<Uint8Array>),
   opts: DirectUploadOptions = {},
 ): Promise<DirectUploadResult> {
+  // A factory gives the bytes again for another attempt; a stream is read once (see sendWhole).
+  const stream = typeof source === 'function' ? source : readOnce(source);
   const query = opts.from ? `?from=${encodeURIComponent(opts.from)}` : '';
   const started = await http.request({
     method: 'POST',
@@ -88,6 +90,15 @@ export async function pushDirect(
     await http.request({ method: 'DELETE', url: location, accept: [404] }).then((r) => r.arrayBuffer()).catch(() => undefined);
     throw error;
   }
+}
+
+function readOnce(stream: AsyncIterable<Uint8Array>): () => AsyncIterable<Uint8Array> {
+  let given = false;
+  return () => {
+    if (given) throw new Error('the source streams once');
+    given = true;
+    return stream;
+  };
 }
 
 /** Part 1's URL from the plan, or a fresh one (after a failure: it may have expired). */

@@ -94,14 +94,7 @@ export class RegistryDestination implements ImageDestination {
     const { http, repository } = this.target;
     if (this.direct !== false) {
       const options = this.target.direct === false ? {} : (this.target.direct ?? {});
-      // The source streams once: a whole-blob PUT that fails is retried by the copy, from a fresh read.
-      let given = false;
-      const once = () => {
-        if (given) throw new Error(`blob ${desc.digest}: its source is read once`);
-        given = true;
-        return stream;
-      };
-      const result = await pushDirect(http, repository, desc, once, { concurrency: options.partConcurrency, onProgress });
+      const result = await pushDirect(http, repository, desc, stream, { concurrency: options.partConcurrency, onProgress });
       if (result === 'exists') await stream[Symbol.asyncIterator]().return?.();
       if (result !== 'unsupported') {
         this.direct = true;
