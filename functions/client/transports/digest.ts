@@ -5,27 +5,17 @@
  */
 import { createHash } from 'node:crypto';
 import { open, rename, unlink } from 'node:fs/promises';
+import { digestOf, parseDigest as parseDigestOrUndefined, type ParsedDigest } from '../../registry/oci/digest.js';
 import { BlobVerificationError, type Descriptor } from './types.js';
 
-const HEX_LENGTH = { sha256: 64, sha512: 128 } as const;
-export type DigestAlgorithm = keyof typeof HEX_LENGTH;
+export { digestOf, type ParsedDigest };
+export type DigestAlgorithm = ParsedDigest['algorithm'];
 
-export interface ParsedDigest {
-  algorithm: DigestAlgorithm;
-  hex: string;
-}
-
-/** Parses `sha256:<hex>` / `sha512:<hex>`; anything else throws (digests become file names). */
+/** The registry's digest grammar; anything else throws here (digests become file names). */
 export function parseDigest(digest: string): ParsedDigest {
-  const m = /^(sha256|sha512):([a-f0-9]+)$/.exec(digest);
-  if (!m || m[2].length !== HEX_LENGTH[m[1] as DigestAlgorithm]) {
-    throw new BlobVerificationError(`unsupported or malformed digest ${JSON.stringify(digest)}`);
-  }
-  return { algorithm: m[1] as DigestAlgorithm, hex: m[2] };
-}
-
-export function digestOf(bytes: Uint8Array, algorithm: DigestAlgorithm = 'sha256'): string {
-  return `${algorithm}:${createHash(algorithm).update(bytes).digest('hex')}`;
+  const parsed = parseDigestOrUndefined(digest);
+  if (!parsed) throw new BlobVerificationError(`unsupported or malformed digest ${JSON.stringify(digest)}`);
+  return parsed;
 }
 
 /** Hashes a stream without keeping it. */
