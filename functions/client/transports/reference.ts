@@ -5,7 +5,7 @@
  *   docker-archive:FILE[:REF]      a `docker save` tar; REF is NAME:TAG (or @N to pick by position)
  *   docker://[HOST/]REPO[:TAG|@DIGEST]   a registry
  */
-
+import { isTag, REPOSITORY_NAME } from '../../registry/oci/reference.js';
 export type TransportReference =
   | { transport: 'oci'; dir: string; tag?: string }
   | { transport: 'oci-archive'; file: string; tag?: string }
@@ -19,10 +19,7 @@ export type TransportReference =
     }
   | { transport: 'docker'; host: string; repository: string; tag?: string; digest?: string };
 
-// distribution/reference grammar
-const COMPONENT = '[a-z0-9]+(?:(?:\\.|_|__|-+)[a-z0-9]+)*';
-const REPOSITORY = new RegExp(`^${COMPONENT}(?:/${COMPONENT})*$`);
-const TAG = /^[\w][\w.-]{0,127}$/;
+// distribution/reference grammar: names and tags as the registry reads them (registry/oci/reference.ts)
 const DIGEST = /^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]{32,}$/;
 const HOST = /^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*|\[[0-9a-fA-F:]+\])(?::[0-9]+)?$/;
 // image-spec annotations.md: the ref.name of a layout entry
@@ -63,7 +60,7 @@ export function parseDockerName(input: string, name: string): { host: string; re
   if (colon !== -1 && colon > rest.lastIndexOf('/')) {
     tag = rest.slice(colon + 1);
     rest = rest.slice(0, colon);
-    if (!TAG.test(tag)) throw bad(input, `${JSON.stringify(tag)} is not a valid tag`);
+    if (!isTag(tag)) throw bad(input, `${JSON.stringify(tag)} is not a valid tag`);
   }
   const slash = rest.indexOf('/');
   const first = slash === -1 ? '' : rest.slice(0, slash);
@@ -75,7 +72,7 @@ export function parseDockerName(input: string, name: string): { host: string; re
     if (!HOST.test(host)) throw bad(input, `${JSON.stringify(host)} is not a valid registry host`);
   }
   if (!repository) throw bad(input, 'no repository name');
-  if (!REPOSITORY.test(repository)) throw bad(input, `${JSON.stringify(repository)} is not a valid repository name (lower case, digits, separators)`);
+  if (!REPOSITORY_NAME.test(repository)) throw bad(input, `${JSON.stringify(repository)} is not a valid repository name (lower case, digits, separators)`);
   // Docker Hub's official images live under library/
   if (host === 'docker.io' && !repository.includes('/')) repository = `library/${repository}`;
   if (repository.length > 255) throw bad(input, 'repository name longer than 255 characters');

@@ -6,13 +6,14 @@
  */
 
 const COMPONENT = '[a-z0-9]+(?:(?:\\.|_|__|-+)[a-z0-9]+)*';
-const NAME = new RegExp(`^${COMPONENT}(?:/${COMPONENT})*$`);
+/** The name grammar alone (no length limit): clients parsing references use it too. */
+export const REPOSITORY_NAME = new RegExp(`^${COMPONENT}(?:/${COMPONENT})*$`);
 const TAG = /^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$/;
 
 export const MAX_NAME_LENGTH = 255;
 
 export function isRepositoryName(value: string): boolean {
-  return value.length > 0 && value.length <= MAX_NAME_LENGTH && NAME.test(value);
+  return value.length > 0 && value.length <= MAX_NAME_LENGTH && REPOSITORY_NAME.test(value);
 }
 
 export function isTag(value: string): boolean {
